@@ -1,0 +1,63 @@
+"""`Case`: one row of a data set, the unit every stage of the pipeline talks about."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class Case:
+    """What a model is asked (``messages``) and what the data set says a good answer is.
+
+    ``item`` is the raw row, so rubric templates can reach any field a user added.
+    """
+
+    id: str
+    messages: tuple[Message, ...]
+    item: dict[str, Any] = field(compare=False, hash=False)
+    reference: str | None = None
+    rejected: str | None = None
+    source: Path | None = field(default=None, compare=False)
+    line: int | None = field(default=None, compare=False)
+
+    @property
+    def prompt(self) -> str:
+        """The last user turn: what a reader of the report wants to see first."""
+        for message in reversed(self.messages):
+            if message.role == "user":
+                return message.content
+        return self.messages[-1].content if self.messages else ""
+
+
+def content_text(content: Any) -> str:
+    """Flatten OpenAI message content (a string or a list of typed parts) to text."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+            elif isinstance(part, str):
+                parts.append(part)
+        return "".join(parts)
+    return "" if content is None else str(content)
+
+
+def stable_id(messages: tuple[Message, ...]) -> str:
+    """A case id that survives reordering the file: a hash of what is asked."""
+    canonical = json.dumps([m.as_dict() for m in messages], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]

@@ -1,0 +1,173 @@
+"""Read JSONL data sets into cases, detecting the row shape once per file.
+
+Three shapes, as OpenAI's fine-tuning guides write them:
+
+* preference (DPO): ``{"input": {"messages": [...]}, "preferred_output": [...],
+  "non_preferred_output": [...]}``: the preferred answer is the reference;
+* chat (SFT): ``{"messages": [...]}``: the last assistant turn is the reference and is
+  not sent to the model;
+* plain prompts: ``{"id"?, "input": "text"}`` or ``{"prompt": "text"}``.
+
+Every malformed line is an error with ``path:line``; nothing is silently skipped,
+because a silently shorter test set is a different test set.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from deltajudge.cases.case import Case, Message, content_text, stable_id
+from deltajudge.errors import DatasetError
+
+Shape = Literal["preference", "chat", "prompt"]
+
+_SHAPE_HELP = {
+    "preference": '{"input": {"messages": [...]}, "preferred_output": [...], '
+    '"non_preferred_output": [...]}',
+    "chat": '{"messages": [..., {"role": "assistant", "content": "reference"}]}',
+    "prompt": '{"id": "optional", "input": "text"} or {"prompt": "text"}',
+}
+
+
+def detect_shape(row: dict[str, Any]) -> Shape | None:
+    if isinstance(row.get("input"), dict) and "preferred_output" in row:
+        return "preference"
+    if "messages" in row:
+        return "chat"
+    if isinstance(row.get("input"), str) or isinstance(row.get("prompt"), str):
+        return "prompt"
+    return None
+
+
+def _messages(raw: Any, where: str) -> tuple[Message, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ValueError(f"{where}: expected a non-empty list of messages")
+    out = []
+    for index, message in enumerate(raw):
+        if not isinstance(message, dict) or "role" not in message:
+            raise ValueError(f"{where}[{index}]: expected an object with 'role' and 'content'")
+        role = message["role"]
+        if role not in ("system", "developer", "user", "assistant", "tool"):
+            raise ValueError(f"{where}[{index}].role: unknown role {role!r}")
+        out.append(Message(role=role, content=content_text(message.get("content"))))
+    return tuple(out)
+
+
+def _answer(raw: Any, where: str) -> str:
+    messages = _messages(raw, where)
+    return messages[-1].content
+
+
+def _preference(row: dict[str, Any]) -> tuple[tuple[Message, ...], str | None, str | None]:
+    messages = _messages(row["input"].get("messages"), "input.messages")
+    preferred = _answer(row["preferred_output"], "preferred_output")
+    rejected = (
+        _answer(row["non_preferred_output"], "non_preferred_output")
+        if "non_preferred_output" in row
+        else None
+    )
+    return messages, preferred, rejected
+
+
+def _chat(row: dict[str, Any]) -> tuple[tuple[Message, ...], str | None, str | None]:
+    messages = _messages(row["messages"], "messages")
+    if messages[-1].role == "assistant":
+        if len(messages) == 1:
+            raise ValueError("messages: needs a user turn before the assistant's reference")
+        return messages[:-1], messages[-1].content, None
+    return messages, None, None
+
+
+def _prompt(row: dict[str, Any]) -> tuple[tuple[Message, ...], str | None, str | None]:
+    text = row.get("input", row.get("prompt"))
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("expected 'input' or 'prompt' to be a non-empty string")
+    reference = row.get("reference", row.get("ideal"))
+    return (Message("user", text),), reference if isinstance(reference, str) else None, None
+
+
+_PARSERS: dict[Shape, Callable[[dict[str, Any]], Any]] = {
+    "preference": _preference,
+    "chat": _chat,
+    "prompt": _prompt,
+}
+
+
+def load_dataset(path: Path) -> list[Case]:
+    """Every row of ``path`` as a `Case`, or a `DatasetError` at the first bad line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError("data set file not found", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"not UTF-8 text ({exc.reason})", path=path) from None
+    shape: Shape | None = None
+    cases: list[Case] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = _parse_line(line, path, number)
+        if shape is None:
+            shape = detect_shape(row)
+            if shape is None:
+                raise DatasetError(
+                    "cannot tell the row format",
+                    path=path,
+                    line=number,
+                    hint="rows must look like one of: " + "; ".join(_SHAPE_HELP.values()),
+                )
+        case = _case_from_row(row, shape, path, number)
+        if case.id in seen:
+            raise DatasetError(
+                f"duplicate case id {case.id!r} (first on line {seen[case.id]})",
+                path=path,
+                line=number,
+                hint="give each row a unique 'id'",
+            )
+        seen[case.id] = number
+        cases.append(case)
+    if not cases:
+        raise DatasetError("data set is empty", path=path, hint="one JSON object per line")
+    return cases
+
+
+def _parse_line(line: str, path: Path, number: int) -> dict[str, Any]:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(
+            f"invalid JSON: {exc.msg}", path=path, line=number, column=exc.colno
+        ) from None
+    if not isinstance(row, dict):
+        raise DatasetError("expected a JSON object per line", path=path, line=number)
+    return row
+
+
+def _case_from_row(row: dict[str, Any], shape: Shape, path: Path, number: int) -> Case:
+    if detect_shape(row) != shape:
+        raise DatasetError(
+            f"row is not a {shape} row like the first row of this file",
+            path=path,
+            line=number,
+            hint=f"expected {_SHAPE_HELP[shape]}",
+        )
+    try:
+        messages, reference, rejected = _PARSERS[shape](row)
+    except (ValueError, AttributeError) as exc:
+        raise DatasetError(str(exc), path=path, line=number, hint=_SHAPE_HELP[shape]) from None
+    raw_id = row.get("id")
+    if raw_id is not None and not isinstance(raw_id, str | int):
+        raise DatasetError("'id' must be a string or an integer", path=path, line=number)
+    return Case(
+        id=str(raw_id) if raw_id is not None else stable_id(messages),
+        messages=messages,
+        item=row,
+        reference=reference,
+        rejected=rejected,
+        source=path,
+        line=number,
+    )

@@ -1,0 +1,32 @@
+"""Policy numbers in one place, so a reader can find every default without grepping."""
+
+from __future__ import annotations
+
+#: Version of the report.json layout; bump on any breaking change to it.
+REPORT_SCHEMA_VERSION = 1
+
+#: Requests in flight per endpoint (base_url) unless a model sets `concurrency`.
+DEFAULT_CONCURRENCY = 16
+
+#: Where the SQLite cache lives, relative to the pytest rootdir.
+DEFAULT_CACHE_DIR = ".deltajudge"
+
+#: Where reports go when neither config nor the command line says.
+DEFAULT_REPORT_DIR = "reports/latest"
+
+#: Seconds for one HTTP request to an endpoint before the SDK gives up on it.
+DEFAULT_TIMEOUT_S = 120.0
+
+#: Retries the openai SDK makes itself (it honours Retry-After).
+DEFAULT_MAX_RETRIES = 4
+
+#: Extra attempts when a judge answers but gives no usable score.
+JUDGE_PARSE_RETRIES = 2
+
+#: Environment variable that holds the API key unless a model says otherwise.
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+
+#: Bootstrap resamples for confidence intervals, and the seed that makes them reproducible.
+BOOTSTRAP_RESAMPLES = 10_000
+BOOTSTRAP_SEED = 20240611
+CONFIDENCE = 0.95

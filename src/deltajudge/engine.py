@@ -1,0 +1,163 @@
+"""The engine: generate every selected case with every model, grade each answer as soon
+as it exists, and return `RunResults`.
+
+Pytest runs items one at a time; this runs the whole selection at once, bounded per
+endpoint, so 1,000 cases at 1 s latency take seconds, not an hour. `deltajudge.pipeline`
+is the one caller, and owns the single ``asyncio.run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from deltajudge.cases import Case
+from deltajudge.errors import CallError
+from deltajudge.generation.cache import ResponseCache
+from deltajudge.generation.caller import Caller
+from deltajudge.generation.request import ModelRequest
+from deltajudge.judging.graders import GraderFn, build_grader
+from deltajudge.judging.types import Grade, Sample
+from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage
+from deltajudge.settings import ModelConfig, Settings
+
+Progress = Callable[[int, int, int], None]  # (cases done, cases total, errors so far)
+
+
+async def execute(
+    runs: list[RubricRun],
+    models: dict[str, ModelConfig],
+    settings: Settings,
+    rootdir: Path,
+    progress: Progress | None,
+) -> RunResults:
+    started = time.time()
+    cache = ResponseCache(rootdir / settings.cache_dir) if settings.cache else None
+    pool = None
+    if not settings.offline and any(m.provider == "local" for m in models.values()):
+        from deltajudge.generation.local_server import LocalServerPool
+
+        pool = LocalServerPool()
+        models = await asyncio.to_thread(_start_local, pool, models)
+    caller = Caller(models, settings, cache)
+    try:
+        await _run_all(runs, caller, progress)
+    finally:
+        await caller.aclose()
+        if pool is not None:
+            pool.close()
+        if cache is not None:
+            cache.close()
+    return RunResults(
+        rubrics=runs,
+        models=models,
+        tokens=_tokens(caller),
+        started_at=started,
+        duration_s=time.time() - started,
+        calls=caller.calls,
+        cache_hits=cache.hits if cache else 0,
+    )
+
+
+def _start_local(pool: object, models: dict[str, ModelConfig]) -> dict[str, ModelConfig]:
+    from deltajudge.generation.local_server import (
+        LocalServerPool,
+        LocalServerSpec,
+        embedded_model_path,
+    )
+
+    assert isinstance(pool, LocalServerPool)
+    out = {}
+    for alias, config in models.items():
+        if config.provider == "local":
+            model_path = Path(config.model_path) if config.model_path else embedded_model_path()
+            spec = LocalServerSpec(
+                model_path=model_path,
+                n_ctx=config.n_ctx,
+                n_threads=config.n_threads,
+                chat_format=config.chat_format,
+            )
+            config = config.model_copy(update={"base_url": pool.ensure(spec, alias=alias)})
+        out[alias] = config
+    return out
+
+
+def _tokens(caller: Caller) -> dict[str, TokenUsage]:
+    out: dict[str, TokenUsage] = {}
+    for alias in caller.models:
+        spent = caller.tokens.spent.get(alias, [0, 0, 0])
+        cached = caller.tokens.cached.get(alias, [0, 0, 0])
+        out[alias] = TokenUsage(
+            prompt_tokens=spent[0],
+            completion_tokens=spent[1],
+            calls=spent[2],
+            cached_calls=cached[2],
+        )
+    return out
+
+
+async def _run_all(runs: list[RubricRun], caller: Caller, progress: Progress | None) -> None:
+    total = sum(len(run.selected) for run in runs)
+    state = {"done": 0, "errors": 0}
+
+    async def one(run: RubricRun, graders: dict[str, GraderFn], case: Case) -> None:
+        result = await _evaluate_case(run, graders, caller, case)
+        run.cases[case.id] = result
+        state["done"] += 1
+        state["errors"] += bool(result.errors())
+        if progress is not None:
+            progress(state["done"], total, state["errors"])
+
+    tasks = []
+    for run in runs:
+        graders = {spec.name: build_grader(spec, caller) for spec in run.loaded.rubric.graders}
+        tasks += [one(run, graders, case) for case in run.selected]
+    await asyncio.gather(*tasks)
+
+
+async def _evaluate_case(
+    run: RubricRun, graders: dict[str, GraderFn], caller: Caller, case: Case
+) -> CaseResult:
+    """Each model's answer is graded the moment it arrives: a pipeline, not two phases."""
+    result = CaseResult(case=case)
+
+    async def for_model(alias: str) -> None:
+        sample = await _generate(caller, alias, case)
+        result.samples[alias] = sample
+        if sample.error is not None:
+            skipped = Grade(error=f"not graded: {alias} produced no answer")
+            result.grades[alias] = dict.fromkeys(graders, skipped)
+            return
+        names = list(graders)
+        grades = await asyncio.gather(*(_safe_grade(graders[n], case, sample) for n in names))
+        result.grades[alias] = dict(zip(names, grades, strict=True))
+
+    await asyncio.gather(*(for_model(alias) for alias in run.loaded.rubric.models))
+    return result
+
+
+async def _generate(caller: Caller, alias: str, case: Case) -> Sample:
+    request = ModelRequest(
+        alias=alias, purpose="generate", messages=tuple(m.as_dict() for m in case.messages)
+    )
+    try:
+        answer = await caller.call(request)
+    except CallError as exc:
+        return Sample(alias=alias, error=str(exc))
+    return Sample(
+        alias=alias,
+        output_text=answer.text,
+        prompt_tokens=answer.usage.prompt_tokens,
+        completion_tokens=answer.usage.completion_tokens,
+        cached=answer.cached,
+    )
+
+
+async def _safe_grade(grader: GraderFn, case: Case, sample: Sample) -> Grade:
+    """A grader bug must mark its case, not abort the other 999."""
+    try:
+        return await grader(case, sample)
+    except Exception as exc:  # reported on the case, with its type
+        return Grade(error=f"grader raised {type(exc).__name__}: {exc}")

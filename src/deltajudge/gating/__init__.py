@@ -1,0 +1,1 @@
+"""Gate rules and baselines: figures in, pass/fail with a reason in words out."""

@@ -1,0 +1,1 @@
+"""Getting answers: the one openai-SDK code path, the cache, and the local server."""

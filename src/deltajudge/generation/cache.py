@@ -1,0 +1,53 @@
+"""A persistent answer cache in SQLite, written as each call finishes.
+
+Why SQLite and write-through: an interrupted run (Ctrl-C, a CI timeout, a crashed
+laptop) must lose nothing it paid for, and a rerun must repeat no finished call.
+Generations and judgments live in separate tables so that editing a rubric re-judges
+without re-generating. Only successes are stored: an error, a refusal or an unparseable
+judge answer is asked again next time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Literal
+
+from deltajudge.generation.request import CallResult
+
+Table = Literal["generations", "judgments"]
+_TABLES: tuple[Table, ...] = ("generations", "judgments")
+
+
+class ResponseCache:
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "cache.sqlite3"
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        for table in _TABLES:
+            self._db.execute(
+                f"CREATE TABLE IF NOT EXISTS {table} "
+                "(key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
+            )
+        self.hits = 0
+        self.writes = 0
+
+    def get(self, table: Table, key: str) -> CallResult | None:
+        row = self._db.execute(f"SELECT value FROM {table} WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        self.hits += 1
+        return CallResult.from_json(row[0])
+
+    def put(self, table: Table, key: str, result: CallResult) -> None:
+        self._db.execute(
+            f"INSERT OR REPLACE INTO {table} (key, value, created) VALUES (?, ?, ?)",
+            (key, result.to_json(), time.time()),
+        )
+        self.writes += 1
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,75 @@
+"""Resolve model aliases before any call: fallbacks applied, keys checked, nothing sent.
+
+This runs at collection time so that a missing key or an unknown alias is reported
+before the first paid request, not after half a run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from deltajudge.errors import ConfigError
+from deltajudge.settings import ModelConfig, Settings
+
+#: The label the report shows for an alias that fell back to the embedded model.
+LOCAL_FALLBACK_LABEL = "embedded local model (offline stand-in)"
+
+
+def resolve_models(
+    settings: Settings, aliases: Iterable[str], environ: Mapping[str, str]
+) -> dict[str, ModelConfig]:
+    """The effective config of every alias a run uses, or a `ConfigError` naming the alias."""
+    resolved: dict[str, ModelConfig] = {}
+    for alias in sorted(set(aliases)):
+        config = settings.models.get(alias)
+        if config is None:
+            known = ", ".join(sorted(settings.models)) or "none"
+            raise ConfigError(
+                f"model alias {alias!r} is not configured (configured: {known})",
+                hint=f"add [tool.deltajudge.models.{alias}] with model = '...', "
+                f"or pass --dj-model {alias}=MODEL_ID",
+            )
+        resolved[alias] = _effective(alias, config, settings, environ)
+    return resolved
+
+
+def needs_fallback(config: ModelConfig, environ: Mapping[str, str]) -> bool:
+    """An alias with no endpoint of its own and no key can only be answered locally."""
+    return (
+        config.provider == "openai"
+        and config.base_url is None
+        and not environ.get(config.api_key_env)
+    )
+
+
+def _effective(
+    alias: str, config: ModelConfig, settings: Settings, environ: Mapping[str, str]
+) -> ModelConfig:
+    if settings.offline:
+        return config
+    if settings.local_fallback and needs_fallback(config, environ):
+        return _as_local(config)
+    if (
+        config.provider != "local"
+        and config.base_url is None
+        and not environ.get(config.api_key_env)
+    ):
+        raise ConfigError(
+            f"model alias {alias!r} ({config.model}) needs an API key in ${config.api_key_env}",
+            hint=f"export {config.api_key_env}=..., set api_key_env to the variable that "
+            "holds it, or give the alias a base_url (vLLM, Ollama, a local server)",
+        )
+    return config
+
+
+def _as_local(config: ModelConfig) -> ModelConfig:
+    overrides = config.local.model_dump(exclude_none=True) if config.local else {}
+    label = overrides.pop("label", None)
+    return config.model_copy(
+        update={
+            **overrides,
+            "provider": "local",
+            "model": "embedded",
+            "label": label or LOCAL_FALLBACK_LABEL,
+        }
+    )

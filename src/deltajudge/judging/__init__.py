@@ -1,0 +1,1 @@
+"""Scoring answers: the rubric schema, judge prompts, parsing, and graders."""

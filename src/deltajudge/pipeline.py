@@ -1,0 +1,132 @@
+"""The only orchestrator: rubrics in, results, figures, gates and reports out.
+
+The pytest plugin and the CLI are shells around one `Evaluation`: they tell it which
+rubric files were collected and which cases pytest selected, ask it to run once, then
+read outcomes. The single ``asyncio.run`` of a session is in `Evaluation.run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deltajudge.engine import Progress, execute
+from deltajudge.errors import DeltajudgeError
+from deltajudge.gating.gates import GateResult, evaluate_gates
+from deltajudge.generation.models import resolve_models
+from deltajudge.judging.loading import LoadedRubric
+from deltajudge.reporting.build import build_report, rubric_entry, write_json
+from deltajudge.reporting.model import Report
+from deltajudge.results import CaseResult, RubricRun, RunResults
+from deltajudge.settings import ModelConfig, Settings
+from deltajudge.stats.rubric import RubricStats, analyze
+
+EMBEDDED_JUDGE_NOTE = (
+    "The judge is the embedded Gemma 3 270M (pretrained, not instruction-tuned): a "
+    "smoke-level stand-in that exercises the whole pipeline offline. Its scores say "
+    "nothing about quality. Point the judge alias at a real model (OpenAI, Azure OpenAI, "
+    "or any OpenAI-compatible server such as vLLM or Ollama) for figures you can trust."
+)
+
+
+@dataclass
+class RubricOutcome:
+    run: RubricRun
+    stats: RubricStats
+    gates: dict[str, GateResult]
+
+
+@dataclass
+class Evaluation:
+    settings: Settings
+    rootdir: Path
+    rubrics: dict[Path, LoadedRubric] = field(default_factory=dict)
+    selected: dict[Path, list[str]] = field(default_factory=dict)
+    results: RunResults | None = None
+    outcomes: dict[Path, RubricOutcome] = field(default_factory=dict)
+    report: Report | None = None
+    failure: DeltajudgeError | None = None
+
+    def add(self, loaded: LoadedRubric) -> None:
+        self.rubrics[loaded.path] = loaded
+
+    def models_for(
+        self, loaded: LoadedRubric, environ: Mapping[str, str] | None = None
+    ) -> dict[str, ModelConfig]:
+        """Resolve this rubric's aliases now, so a missing key fails at collection."""
+        aliases = {*loaded.rubric.models, *loaded.rubric.judge_aliases()}
+        return resolve_models(self.settings, aliases, os.environ if environ is None else environ)
+
+    def select(self, path: Path, case_ids: list[str]) -> None:
+        self.selected[path] = case_ids
+
+    @property
+    def has_work(self) -> bool:
+        return any(self.selected.values())
+
+    def run(self, progress: Progress | None = None) -> None:
+        """Run every selected case once. A failure of the whole run is kept, not raised,
+        so that each item can report it instead of one traceback for the session."""
+        runs = []
+        aliases: set[str] = set()
+        for path, ids in self.selected.items():
+            loaded = self.rubrics[path]
+            wanted = set(ids)
+            runs.append(
+                RubricRun(loaded=loaded, selected=[c for c in loaded.cases if c.id in wanted])
+            )
+            aliases |= {*loaded.rubric.models, *loaded.rubric.judge_aliases()}
+        try:
+            models = resolve_models(self.settings, aliases, os.environ)
+            self.results = asyncio.run(execute(runs, models, self.settings, self.rootdir, progress))
+        except DeltajudgeError as exc:
+            self.failure = exc
+            return
+        self._conclude()
+
+    def _conclude(self) -> None:
+        assert self.results is not None
+        entries = []
+        for run in self.results.rubrics:
+            stats = analyze(run)
+            gates = evaluate_gates(run.loaded.rubric, stats)
+            self.outcomes[run.loaded.path] = RubricOutcome(run, stats, {g.name: g for g in gates})
+            entries.append(rubric_entry(run, stats, gates))
+        self.report = build_report(
+            self.results,
+            entries,
+            offline=self.settings.offline,
+            rootdir=self.rootdir,
+            notes=self._notes(),
+        )
+
+    def _notes(self) -> list[str]:
+        assert self.results is not None
+        judges = set().union(*(r.loaded.rubric.judge_aliases() for r in self.results.rubrics))
+        if any(self.results.models[j].provider == "local" for j in judges):
+            return [EMBEDDED_JUDGE_NOTE]
+        return []
+
+    def case_result(self, path: Path, case_id: str) -> CaseResult | None:
+        outcome = self.outcomes.get(path)
+        return outcome.run.cases.get(case_id) if outcome else None
+
+    def gate(self, path: Path, name: str) -> GateResult | None:
+        outcome = self.outcomes.get(path)
+        return outcome.gates.get(name) if outcome else None
+
+    def write_reports(self, directory: Path) -> list[Path]:
+        if self.report is None:
+            return []
+        paths = [write_json(self.report, directory)]
+        try:
+            from deltajudge.reporting.html import write_html
+            from deltajudge.reporting.markdown import write_markdown
+        except ImportError:  # renderers land separately; report.json is the contract
+            return paths
+        paths.append(write_html(self.report, directory / "report.html"))
+        paths.append(write_markdown(self.report, directory / "summary.md"))
+        return paths

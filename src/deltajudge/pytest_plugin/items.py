@@ -1,0 +1,107 @@
+"""Rubric files as pytest collectors: one item per (rubric, case), one per gate.
+
+Items only read results; the engine has already run every selected case at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from deltajudge.errors import UserInputError
+from deltajudge.pytest_plugin.session import evaluation_for
+
+if TYPE_CHECKING:
+    from deltajudge.cases import Case
+    from deltajudge.judging.loading import LoadedRubric
+
+
+class CaseFailed(Exception):
+    """A case item's failure, rendered by `CaseItem.repr_failure` without a traceback."""
+
+
+def is_rubric_file(path: Path) -> bool:
+    return path.suffix in (".yaml", ".yml") and (
+        path.parent.name == "rubrics" or path.name.endswith((".rubric.yaml", ".rubric.yml"))
+    )
+
+
+class RubricFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        from deltajudge.gating.gates import gate_names
+        from deltajudge.judging.loading import load_rubric
+
+        try:
+            evaluation = evaluation_for(self.config)
+            loaded = load_rubric(self.path)
+            evaluation.models_for(loaded)
+        except UserInputError as exc:
+            raise self.CollectError(exc.render()) from None
+        evaluation.add(loaded)
+        self.add_marker(pytest.mark.deltajudge)
+        for case in loaded.cases:
+            yield CaseItem.from_parent(self, name=case.id, loaded=loaded, case=case)
+        for name in gate_names(loaded.rubric):
+            yield GateItem.from_parent(self, name=name, loaded=loaded)
+
+
+class CaseItem(pytest.Item):
+    def __init__(self, *, loaded: LoadedRubric, case: Case, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.loaded = loaded
+        self.case = case
+
+    def runtest(self) -> None:
+        from deltajudge.gating.case_check import case_problems
+
+        evaluation = evaluation_for(self.config)
+        if evaluation.failure is not None:
+            raise CaseFailed(evaluation.failure.__str__())
+        result = evaluation.case_result(self.loaded.path, self.case.id)
+        if result is None:
+            raise CaseFailed("the engine produced no result for this case")
+        for alias, grades in result.grades.items():
+            for grader, grade in grades.items():
+                self.user_properties.append((f"{alias}.{grader}", grade.score))
+        problems = case_problems(result, self.loaded.rubric)
+        if problems:
+            from deltajudge.reporting.case_text import describe_case
+
+            raise CaseFailed("\n".join([*problems, "", describe_case(result, self.loaded.rubric)]))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, CaseFailed):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = (self.case.line - 1) if self.case.line else None
+        return self.case.source or self.path, line, f"{self.loaded.name}::{self.case.id}"
+
+
+class GateItem(pytest.Item):
+    def __init__(self, *, loaded: LoadedRubric, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.loaded = loaded
+
+    def runtest(self) -> None:
+        evaluation = evaluation_for(self.config)
+        if evaluation.failure is not None:
+            raise CaseFailed(str(evaluation.failure))
+        gate = evaluation.gate(self.loaded.path, self.name)
+        if gate is None:
+            raise CaseFailed("the gate was not evaluated (were its cases deselected?)")
+        self.user_properties.append(("value", gate.value))
+        if not gate.passed:
+            raise CaseFailed(f"gate failed: {gate.name}\n{gate.reason}")
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, CaseFailed):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{self.loaded.name}::gate {self.name}"

@@ -1,0 +1,35 @@
+"""The one `Evaluation` of a pytest session, kept in ``config.stash`` and made on first use,
+so a session without rubric files never builds one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from deltajudge.pytest_plugin import options
+
+if TYPE_CHECKING:
+    from deltajudge.pipeline import Evaluation
+
+_KEY = pytest.StashKey["Evaluation"]()
+
+
+def evaluation_for(config: pytest.Config) -> Evaluation:
+    found = config.stash.get(_KEY, None)
+    if found is None:
+        from deltajudge.pipeline import Evaluation
+        from deltajudge.settings import load_settings
+
+        settings = load_settings(
+            config.rootpath,
+            config_file=options.config_file(config),
+            overrides=options.overrides(config),
+        )
+        found = Evaluation(settings=settings, rootdir=config.rootpath)
+        config.stash[_KEY] = found
+    return found
+
+
+def existing_evaluation(config: pytest.Config) -> Evaluation | None:
+    return config.stash.get(_KEY, None)

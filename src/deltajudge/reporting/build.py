@@ -1,0 +1,214 @@
+"""Assemble the `Report` from results, figures and gate outcomes: the only writer of it."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from deltajudge import __version__
+from deltajudge.constants import REPORT_SCHEMA_VERSION
+from deltajudge.gating.gates import GateResult
+from deltajudge.judging.rubric import LabelModelGrader, ScoreModelGrader
+from deltajudge.reporting.model import (
+    CaseEntry,
+    ComparisonEntry,
+    GateEntry,
+    GraderFigures,
+    GraderInfo,
+    ModelFigures,
+    ModelInfo,
+    Regression,
+    Report,
+    RubricEntry,
+    SampleEntry,
+    TokenEntry,
+)
+from deltajudge.results import CaseResult, RubricRun, RunResults
+from deltajudge.stats.rubric import Comparison, ModelGraderStats, RubricStats
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def git_commit(cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _figures(stats: ModelGraderStats) -> GraderFigures:
+    rate = stats.pass_rate
+    return GraderFigures(
+        n=stats.summary.n,
+        errors=stats.errors,
+        mean=stats.summary.mean,
+        std=stats.summary.std,
+        ci_low=stats.summary.ci_low,
+        ci_high=stats.summary.ci_high,
+        pass_rate=rate.rate if rate else None,
+        pass_rate_ci_low=rate.ci_low if rate else None,
+        pass_rate_ci_high=rate.ci_high if rate else None,
+        passed=rate.passed if rate else None,
+        mean_length=stats.mean_length,
+    )
+
+
+def _comparison(c: Comparison) -> ComparisonEntry:
+    p = c.paired
+    return ComparisonEntry(
+        baseline=c.baseline,
+        candidate=c.candidate,
+        grader=c.grader,
+        n=p.n,
+        errors=c.errors,
+        mean_delta=p.mean_delta,
+        ci_low=p.ci_low,
+        ci_high=p.ci_high,
+        p_value=p.p_value,
+        sign_test_p=p.sign_test_p,
+        wins=p.wins,
+        ties=p.ties,
+        losses=p.losses,
+        win_rate=p.wins / p.n if p.n else None,
+        mcnemar_fixed=c.mcnemar.fixed if c.mcnemar else None,
+        mcnemar_broken=c.mcnemar.broken if c.mcnemar else None,
+        mcnemar_p=c.mcnemar.p_value if c.mcnemar else None,
+        baseline_mean_length=c.length.baseline_mean_len,
+        candidate_mean_length=c.length.candidate_mean_len,
+        baseline_length_corr=c.length.baseline_corr,
+        candidate_length_corr=c.length.candidate_corr,
+        length_adjusted_delta=c.length.adjusted_delta,
+        regressions=[Regression(id=i, delta=d) for i, d in c.regressions],
+    )
+
+
+def _case(result: CaseResult, run: RubricRun, regressed: set[str]) -> CaseEntry:
+    rubric = run.loaded.rubric
+    samples = {}
+    for alias in rubric.models:
+        sample = result.samples.get(alias)
+        grades = result.grades.get(alias, {})
+        samples[alias] = SampleEntry(
+            output_text=sample.output_text if sample else "",
+            error=sample.error if sample else "not run",
+            prompt_tokens=sample.prompt_tokens if sample else 0,
+            completion_tokens=sample.completion_tokens if sample else 0,
+            cached=sample.cached if sample else False,
+            scores={g: grade.score for g, grade in grades.items()},
+            passed={g: grade.passed for g, grade in grades.items()},
+            reasoning={g: grade.reasoning for g, grade in grades.items()},
+            labels={g: grade.label for g, grade in grades.items() if grade.label is not None},
+            grade_errors={g: grade.error for g, grade in grades.items() if grade.error},
+        )
+    deltas: dict[str, dict[str, float | None]] = {}
+    for candidate in rubric.candidates:
+        deltas[candidate] = {}
+        for grader in rubric.graders:
+            b = samples[rubric.baseline].scores.get(grader.name)
+            c = samples[candidate].scores.get(grader.name)
+            deltas[candidate][grader.name] = c - b if b is not None and c is not None else None
+    case = result.case
+    return CaseEntry(
+        id=case.id,
+        prompt=case.prompt,
+        reference=case.reference,
+        line=case.line,
+        samples=samples,
+        deltas=deltas,
+        regressed=case.id in regressed,
+        errors=result.errors(),
+    )
+
+
+def _grader_info(run: RubricRun) -> list[GraderInfo]:
+    out = []
+    for g in run.loaded.rubric.graders:
+        info = GraderInfo(name=g.name, type=g.type, pass_threshold=g.pass_threshold_value)
+        if isinstance(g, ScoreModelGrader):
+            info = info.model_copy(update={"model": g.model, "range": list(g.range)})
+        elif isinstance(g, LabelModelGrader):
+            info = info.model_copy(update={"model": g.model})
+        out.append(info)
+    return out
+
+
+def rubric_entry(run: RubricRun, stats: RubricStats, gates: list[GateResult]) -> RubricEntry:
+    loaded = run.loaded
+    regressed = {r[0] for c in stats.comparisons for r in c.regressions}
+    return RubricEntry(
+        name=loaded.name,
+        description=loaded.rubric.description,
+        path=str(loaded.path),
+        sha256=_sha256(loaded.path),
+        dataset=str(loaded.dataset_path),
+        dataset_sha256=_sha256(loaded.dataset_path),
+        baseline=loaded.rubric.baseline,
+        candidates=loaded.rubric.candidates,
+        cases_total=len(loaded.cases),
+        cases_selected=len(run.selected),
+        graders=_grader_info(run),
+        models={
+            alias: ModelFigures(graders={g: _figures(s) for g, s in by_grader.items()})
+            for alias, by_grader in stats.models.items()
+        },
+        comparisons=[_comparison(c) for c in stats.comparisons],
+        cases=[_case(run.cases[c.id], run, regressed) for c in run.selected if c.id in run.cases],
+        gates=[GateEntry(**asdict(g)) for g in gates],
+    )
+
+
+def build_report(
+    results: RunResults,
+    rubrics: list[RubricEntry],
+    *,
+    offline: bool,
+    rootdir: Path,
+    notes: list[str],
+) -> Report:
+    models = {
+        alias: ModelInfo(
+            model=config.model,
+            provider=config.provider,
+            api=config.api,
+            base_url=config.base_url,
+            label=config.label,
+            system=config.system,
+            params=dict(config.params),
+            tokens=TokenEntry(**asdict(results.tokens[alias]))
+            if alias in results.tokens
+            else TokenEntry(),
+        )
+        for alias, config in results.models.items()
+    }
+    return Report(
+        schema_version=REPORT_SCHEMA_VERSION,
+        deltajudge_version=__version__,
+        created_at=datetime.fromtimestamp(results.started_at, UTC).isoformat(timespec="seconds"),
+        duration_s=round(results.duration_s, 3),
+        git_commit=git_commit(rootdir),
+        offline=offline,
+        calls=results.calls,
+        cache_hits=results.cache_hits,
+        notes=notes,
+        models=models,
+        rubrics=rubrics,
+    )
+
+
+def write_json(report: Report, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "report.json"
+    path.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    return path
+
+
+def read_json(path: Path) -> Report:
+    return Report.model_validate_json(path.read_text(encoding="utf-8"))

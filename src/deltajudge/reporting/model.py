@@ -1,0 +1,165 @@
+"""The one versioned report. ``report.json`` is this model; every other rendering
+(terminal, Markdown, HTML, diffs against a baseline) is made from it, so a report can be
+re-rendered or compared later without calling a model.
+
+Bump `deltajudge.constants.REPORT_SCHEMA_VERSION` on any change that breaks a reader.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class TokenEntry(_Model):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    cached_calls: int = 0
+
+
+class ModelInfo(_Model):
+    """An alias as it ran: never a key, only the name of the variable that holds it."""
+
+    model: str
+    provider: str
+    api: str
+    base_url: str | None = None
+    label: str | None = None
+    system: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    tokens: TokenEntry = Field(default_factory=TokenEntry)
+
+
+class GraderFigures(_Model):
+    n: int
+    errors: int = 0
+    mean: float | None = None
+    std: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    pass_rate: float | None = None
+    pass_rate_ci_low: float | None = None
+    pass_rate_ci_high: float | None = None
+    passed: int | None = None
+    mean_length: float | None = None
+
+
+class ModelFigures(_Model):
+    graders: dict[str, GraderFigures] = Field(default_factory=dict)
+
+
+class Regression(_Model):
+    id: str
+    delta: float
+
+
+class ComparisonEntry(_Model):
+    baseline: str
+    candidate: str
+    grader: str
+    n: int
+    errors: int = 0
+    mean_delta: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    sign_test_p: float | None = None
+    wins: int = 0
+    ties: int = 0
+    losses: int = 0
+    win_rate: float | None = None
+    mcnemar_fixed: int | None = None
+    mcnemar_broken: int | None = None
+    mcnemar_p: float | None = None
+    baseline_mean_length: float | None = None
+    candidate_mean_length: float | None = None
+    baseline_length_corr: float | None = None
+    candidate_length_corr: float | None = None
+    length_adjusted_delta: float | None = None
+    regressions: list[Regression] = Field(default_factory=list)
+
+
+class SampleEntry(_Model):
+    output_text: str = ""
+    error: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+    scores: dict[str, float | None] = Field(default_factory=dict)
+    passed: dict[str, bool | None] = Field(default_factory=dict)
+    reasoning: dict[str, str | None] = Field(default_factory=dict)
+    labels: dict[str, str | None] = Field(default_factory=dict)
+    grade_errors: dict[str, str] = Field(default_factory=dict)
+
+
+class CaseEntry(_Model):
+    id: str
+    prompt: str
+    reference: str | None = None
+    line: int | None = None
+    samples: dict[str, SampleEntry] = Field(default_factory=dict)
+    #: candidate alias -> grader -> candidate score minus baseline score
+    deltas: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+    regressed: bool = False
+    errors: list[str] = Field(default_factory=list)
+
+
+class GateEntry(_Model):
+    name: str
+    metric: str
+    grader: str
+    model: str
+    passed: bool
+    value: float | None = None
+    min: float | None = None
+    max: float | None = None
+    reason: str = ""
+
+
+class GraderInfo(_Model):
+    name: str
+    type: str
+    model: str | None = None
+    range: list[float] | None = None
+    pass_threshold: float | None = None
+
+
+class RubricEntry(_Model):
+    name: str
+    description: str | None = None
+    path: str
+    sha256: str
+    dataset: str
+    dataset_sha256: str
+    baseline: str
+    candidates: list[str]
+    cases_total: int
+    cases_selected: int
+    graders: list[GraderInfo]
+    models: dict[str, ModelFigures]
+    comparisons: list[ComparisonEntry]
+    cases: list[CaseEntry]
+    gates: list[GateEntry]
+
+
+class Report(_Model):
+    schema_version: int
+    deltajudge_version: str
+    created_at: str
+    duration_s: float
+    git_commit: str | None = None
+    offline: bool = False
+    calls: int = 0
+    cache_hits: int = 0
+    notes: list[str] = Field(default_factory=list)
+    models: dict[str, ModelInfo]
+    rubrics: list[RubricEntry]
+
+    def rubric(self, name: str) -> RubricEntry:
+        return next(r for r in self.rubrics if r.name == name)

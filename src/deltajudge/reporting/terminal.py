@@ -1,0 +1,75 @@
+"""The terminal summary: what a developer reads at the end of a pytest run."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from deltajudge.reporting.model import Report, RubricEntry
+
+
+def _num(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def _models_table(rubric: RubricEntry) -> str:
+    rows = []
+    for alias, figures in rubric.models.items():
+        for grader, f in figures.graders.items():
+            rows.append([alias, grader, f.n, _num(f.mean), _pct(f.pass_rate), f.errors or ""])
+    return tabulate(
+        rows, headers=["model", "grader", "n", "mean", "pass rate", "errors"], disable_numparse=True
+    )
+
+
+def _deltas_table(rubric: RubricEntry) -> str:
+    rows = []
+    for c in rubric.comparisons:
+        ci = f"[{_num(c.ci_low, True)}, {_num(c.ci_high, True)}]"
+        p = "—" if c.p_value is None else f"{c.p_value:.3g}"
+        rows.append(
+            [
+                f"{c.candidate} vs {c.baseline}",
+                c.grader,
+                c.n,
+                _num(c.mean_delta, True),
+                ci,
+                p,
+                f"{c.wins}/{c.ties}/{c.losses}",
+                len(c.regressions),
+            ]
+        )
+    return tabulate(
+        rows,
+        headers=["comparison", "grader", "n", "Δ mean", "95% CI", "p", "W/T/L", "regressed"],
+        disable_numparse=True,
+    )
+
+
+def summary_lines(report: Report, paths: list[str]) -> list[str]:
+    lines: list[str] = []
+    for rubric in report.rubrics:
+        selected = (
+            f"{rubric.cases_selected} of {rubric.cases_total} cases"
+            if rubric.cases_selected != rubric.cases_total
+            else f"{rubric.cases_total} cases"
+        )
+        lines += ["", f"rubric {rubric.name} ({selected})", _models_table(rubric)]
+        if rubric.comparisons:
+            lines += ["", _deltas_table(rubric)]
+        for gate in rubric.gates:
+            mark = "PASS" if gate.passed else "FAIL"
+            lines.append(f"  gate {mark}: {gate.name} ({gate.reason})")
+    lines.append("")
+    for note in report.notes:
+        lines.append(f"note: {note}")
+    lines.append(
+        f"{report.calls} model calls, {report.cache_hits} from cache, {report.duration_s:.1f} s"
+    )
+    lines += [f"report: {p}" for p in paths]
+    return lines

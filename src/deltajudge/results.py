@@ -1,0 +1,60 @@
+"""What a run produced: per rubric, per case, each model's answer and each grader's grade.
+
+Everything downstream (statistics, gates, reports, pytest items) reads these objects;
+nothing downstream calls a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from deltajudge.cases import Case
+from deltajudge.judging.loading import LoadedRubric
+from deltajudge.judging.types import Grade, Sample
+from deltajudge.settings import ModelConfig
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    samples: dict[str, Sample] = field(default_factory=dict)
+    grades: dict[str, dict[str, Grade]] = field(default_factory=dict)  # alias -> grader -> grade
+
+    def grade(self, alias: str, grader: str) -> Grade | None:
+        return self.grades.get(alias, {}).get(grader)
+
+    def errors(self) -> list[str]:
+        out = [f"{a}: {s.error}" for a, s in self.samples.items() if s.error]
+        for alias, by_grader in self.grades.items():
+            out += [f"{alias}/{g}: {grade.error}" for g, grade in by_grader.items() if grade.error]
+        return out
+
+
+@dataclass
+class RubricRun:
+    loaded: LoadedRubric
+    selected: list[Case]
+    cases: dict[str, CaseResult] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.loaded.name
+
+
+@dataclass
+class TokenUsage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    cached_calls: int = 0
+
+
+@dataclass
+class RunResults:
+    rubrics: list[RubricRun]
+    models: dict[str, ModelConfig]
+    tokens: dict[str, TokenUsage] = field(default_factory=dict)
+    started_at: float = 0.0
+    duration_s: float = 0.0
+    calls: int = 0
+    cache_hits: int = 0

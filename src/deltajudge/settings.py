@@ -1,0 +1,222 @@
+"""Typed settings: model aliases and run options.
+
+Sources, later wins: ``[tool.deltajudge]`` in pyproject.toml (or a ``deltajudge.toml``
+with the same keys at its top level, or the file given by ``--dj-config``), then
+``DELTAJUDGE_*`` environment variables for top-level scalars, then ``--dj-*`` options.
+API keys are never settings: a model names the environment variable that holds its key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from deltajudge.constants import (
+    DEFAULT_API_KEY_ENV,
+    DEFAULT_CACHE_DIR,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_REPORT_DIR,
+    DEFAULT_TIMEOUT_S,
+)
+from deltajudge.errors import ConfigError
+
+Api = Literal["chat", "responses", "completions"]
+Provider = Literal["openai", "azure", "local"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalOverrides(_Strict):
+    """What an alias becomes when it falls back to the embedded model (no key, no endpoint)."""
+
+    label: str | None = None
+    system: str | None = None
+    api: Api | None = None
+    prompt_template: str | None = None
+    stop: list[str] | None = None
+    params: dict[str, Any] | None = None
+
+
+class ModelConfig(_Strict):
+    """One named model alias, as `[tool.deltajudge.models.<alias>]` spells it."""
+
+    model: str = Field(min_length=1)
+    base_url: str | None = None
+    api_key_env: str = DEFAULT_API_KEY_ENV
+    api: Api = "chat"
+    provider: Provider = "openai"
+    api_version: str | None = None
+    system: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    concurrency: int | None = Field(default=None, ge=1, le=1024)
+    label: str | None = None
+    #: `api: completions` renders the conversation into one prompt (base checkpoints).
+    prompt_template: str | None = None
+    stop: list[str] | None = None
+    #: `provider: local`: a GGUF file served by llama.cpp on loopback.
+    model_path: str | None = None
+    n_ctx: int = Field(default=2048, ge=128)
+    n_threads: int | None = Field(default=None, ge=1)
+    chat_format: str | None = None
+    local: LocalOverrides | None = None
+
+
+class Settings(_Strict):
+    """Everything a run needs to know that is not in a rubric file."""
+
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    report_dir: str = DEFAULT_REPORT_DIR
+    cache_dir: str = DEFAULT_CACHE_DIR
+    cache: bool = True
+    offline: bool = False
+    concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=1024)
+    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
+    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0, le=20)
+    transport: Literal["httpx", "aiohttp"] = "aiohttp"
+    #: Use the embedded local model for aliases with no endpoint when their key is unset.
+    local_fallback: bool = False
+    progress: bool = True
+
+
+def find_config_file(rootdir: Path, explicit: Path | None = None) -> tuple[Path, bool] | None:
+    """Return ``(path, nested)``: nested means the keys sit under ``[tool.deltajudge]``."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError("config file not found", path=explicit)
+        return explicit, explicit.name == "pyproject.toml"
+    standalone = rootdir / "deltajudge.toml"
+    if standalone.is_file():
+        return standalone, False
+    pyproject = rootdir / "pyproject.toml"
+    if pyproject.is_file():
+        return pyproject, True
+    return None
+
+
+def read_config_table(path: Path, nested: bool) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=path) from exc
+    if nested:
+        table = data.get("tool", {}).get("deltajudge", {})
+    elif "tool" in data and "deltajudge" in data["tool"]:
+        table = data["tool"]["deltajudge"]
+    else:
+        table = data
+    if not isinstance(table, dict):
+        raise ConfigError("[tool.deltajudge] must be a table", path=path)
+    return table
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, field in Settings.model_fields.items():
+        raw = environ.get(f"DELTAJUDGE_{name.upper()}")
+        if raw is not None and field.annotation in (bool, int, float, str):
+            out[name] = _parse_scalar(raw)
+    return out
+
+
+def _parse_scalar(raw: str) -> Any:
+    """Read a command-line value the way TOML would, falling back to a plain string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def set_dotted(table: dict[str, Any], dotted: str, value: Any) -> None:
+    """Apply ``models.candidate.params.temperature = 0.2`` style overrides."""
+    keys = dotted.split(".")
+    node = table
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"cannot set {dotted!r}: {key!r} is not a table")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_assignment(text: str, option: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(
+            f"{option} expects KEY=VALUE (got {text!r})",
+            hint=f"for example {option} models.candidate.model=ft:gpt-4.1-mini:org::abc",
+        )
+    return key.strip(), _parse_scalar(raw.strip())
+
+
+def load_settings(
+    rootdir: Path,
+    *,
+    config_file: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Merge file < environment < command line and validate once, naming the source on error."""
+    found = find_config_file(rootdir, config_file)
+    table: dict[str, Any] = read_config_table(*found) if found else {}
+    table.update(_env_overrides(dict(os.environ if environ is None else environ)))
+    for dotted, value in (overrides or {}).items():
+        set_dotted(table, dotted, value)
+    try:
+        return Settings.model_validate(table)
+    except ValidationError as exc:
+        raise config_error_from(exc, found[0] if found else None, table) from None
+
+
+def config_error_from(
+    exc: ValidationError, path: Path | None, table: dict[str, Any]
+) -> ConfigError:
+    first = exc.errors()[0]
+    loc = ".".join(str(part) for part in first["loc"])
+    prefix = "tool.deltajudge." if path is not None and path.name == "pyproject.toml" else ""
+    if first["type"] == "extra_forbidden":
+        message = f"{prefix}{loc}: unknown key"
+        hint = _known_keys_hint(first["loc"])
+    else:
+        message = f"{prefix}{loc}: {first['msg']} (got {first.get('input')!r})"
+        hint = None
+    more = len(exc.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    line = _find_key_line(path, first["loc"]) if path else None
+    return ConfigError(message, path=path, line=line, hint=hint)
+
+
+def _known_keys_hint(loc: tuple[int | str, ...]) -> str:
+    model: type[BaseModel] = Settings
+    if len(loc) >= 3 and loc[0] == "models":
+        model = LocalOverrides if len(loc) >= 4 and loc[2] == "local" else ModelConfig
+    return "expected one of: " + ", ".join(model.model_fields)
+
+
+def _find_key_line(path: Path, loc: tuple[int | str, ...]) -> int | None:
+    """Best effort: tomllib keeps no positions, so find the key under its table header."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    key = str(loc[-1])
+    table_parts = [str(p) for p in loc[:-1]]
+    in_table = not table_parts
+    for number, raw in enumerate(lines, start=1):
+        text = raw.strip()
+        if text.startswith("["):
+            header = text.strip("[]").strip()
+            in_table = bool(table_parts) and header.endswith(".".join(table_parts))
+            if not in_table and header.endswith(".".join([*table_parts, key])):
+                return number
+            continue
+        if in_table and text.split("=")[0].strip() == key:
+            return number
+    return None

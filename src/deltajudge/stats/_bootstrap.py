@@ -1,0 +1,49 @@
+"""The one bootstrap every interval in deltajudge goes through.
+
+Seeded, so two runs over the same results print the same interval: a report that
+changes on re-render would make a CI gate flaky without anything having changed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.stats
+from numpy.typing import NDArray
+
+#: Resamples evaluated per vectorised batch: bounds memory (batch × n floats) without
+#: changing the draws, so the interval is the same whatever the batch size.
+_BATCH = 1_000
+
+
+def mean_ci(
+    values: NDArray[np.float64], *, seed: int, resamples: int, confidence: float
+) -> tuple[float | None, float | None]:
+    """Percentile bootstrap interval for the mean of ``values``.
+
+    Percentile rather than scipy's default BCa: judge deltas are small integers that
+    are mostly zero, and there BCa's skew correction chases the noise of a few
+    non-zero cases. In simulations of such data its 95% interval covered the truth
+    72–91% of the time (n = 15–100) against 76–93% for the percentile interval; on
+    continuous data the two agree. Every bootstrap interval runs narrow below ~30
+    cases, so small runs should lean on the p-values too.
+
+    With fewer than two values there is nothing to resample: (None, None). When every
+    value is equal the bootstrap distribution is a single point and so is the interval.
+    """
+    if values.size < 2:
+        return None, None
+    if np.ptp(values) == 0.0:
+        point = float(values[0])
+        return point, point
+    result = scipy.stats.bootstrap(
+        (values,),
+        np.mean,
+        n_resamples=resamples,
+        batch=_BATCH,
+        vectorized=True,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    low, high = result.confidence_interval
+    return float(low), float(high)

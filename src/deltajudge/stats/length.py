@@ -1,0 +1,84 @@
+"""Is the gain just longer answers?
+
+LLM judges are known to favour longer responses. A fine-tune that learned to write
+more can look better without being better; these figures let a reader check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.stats
+from numpy.typing import NDArray
+
+from deltajudge.stats._arrays import as_scores, optional_float, same_length
+
+#: Fewer cases than this and a correlation or a regression line is not worth printing.
+_MIN_CASES = 3
+
+
+@dataclass(frozen=True)
+class LengthEffect:
+    """How answer length relates to score, and what the delta is at equal length.
+
+    ``*_corr`` is Spearman's rank correlation of length (characters) against score
+    for each model: a strong positive value means this judge rewards length.
+    ``adjusted_delta`` is the intercept of a line through (length delta, score delta)
+    over cases: the score delta the candidate would show if it answered at the same
+    length as the baseline. If the plain mean delta is clearly positive and this is
+    near zero, the improvement is mostly length. ``slope_per_100_chars`` is the score
+    change per extra 100 characters. Correlations and the line need at least three
+    cases and some variation in their input; otherwise they are None.
+    """
+
+    baseline_mean_len: float | None
+    candidate_mean_len: float | None
+    baseline_corr: float | None
+    candidate_corr: float | None
+    adjusted_delta: float | None
+    slope_per_100_chars: float | None
+
+
+def length_effect(
+    baseline_scores: Sequence[float],
+    candidate_scores: Sequence[float],
+    baseline_lengths: Sequence[int],
+    candidate_lengths: Sequence[int],
+) -> LengthEffect:
+    """Length-vs-score correlations per model and the length-adjusted delta."""
+    base = as_scores(baseline_scores, "baseline_scores")
+    cand = as_scores(candidate_scores, "candidate_scores")
+    base_len = as_scores(baseline_lengths, "baseline_lengths")
+    cand_len = as_scores(candidate_lengths, "candidate_lengths")
+    for other, name in ((cand, "scores"), (base_len, "lengths"), (cand_len, "lengths")):
+        same_length(base, other, f"length_effect {name}")
+    adjusted, slope = _adjusted_delta(cand_len - base_len, cand - base)
+    return LengthEffect(
+        baseline_mean_len=float(np.mean(base_len)) if base_len.size else None,
+        candidate_mean_len=float(np.mean(cand_len)) if cand_len.size else None,
+        baseline_corr=_spearman(base_len, base),
+        candidate_corr=_spearman(cand_len, cand),
+        adjusted_delta=adjusted,
+        slope_per_100_chars=slope,
+    )
+
+
+def _varies(values: NDArray[np.float64]) -> bool:
+    return values.size >= _MIN_CASES and bool(np.ptp(values) > 0.0)
+
+
+def _spearman(lengths: NDArray[np.float64], scores: NDArray[np.float64]) -> float | None:
+    if not (_varies(lengths) and _varies(scores)):
+        return None
+    return optional_float(scipy.stats.spearmanr(lengths, scores).statistic)
+
+
+def _adjusted_delta(
+    length_delta: NDArray[np.float64], score_delta: NDArray[np.float64]
+) -> tuple[float | None, float | None]:
+    if not _varies(length_delta):
+        return None, None
+    line = scipy.stats.linregress(length_delta, score_delta)
+    return optional_float(line.intercept), optional_float(line.slope * 100.0)
