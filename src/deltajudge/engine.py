@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from deltajudge.cases import Case
@@ -18,7 +19,9 @@ from deltajudge.errors import CallError
 from deltajudge.generation.cache import ResponseCache
 from deltajudge.generation.caller import Caller
 from deltajudge.generation.request import ModelRequest
-from deltajudge.judging.graders import GraderFn, build_grader
+from deltajudge.judging.graders import GraderFn, PairGraderFn, build_grader, build_pair_grader
+from deltajudge.judging.noise import measure_noise
+from deltajudge.judging.rubric import PairwiseGrader, Rubric
 from deltajudge.judging.types import Grade, Sample
 from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage
 from deltajudge.settings import ModelConfig, Settings
@@ -98,11 +101,29 @@ def _tokens(caller: Caller) -> dict[str, TokenUsage]:
     return out
 
 
+@dataclass
+class _Graders:
+    """One rubric's graders, built once per run: per answer, and per (baseline, candidate) pair."""
+
+    single: dict[str, GraderFn]
+    pairs: dict[str, PairGraderFn]
+
+    @classmethod
+    def build(cls, rubric: Rubric, caller: Caller) -> _Graders:
+        single, pairs = {}, {}
+        for spec in rubric.graders:
+            if isinstance(spec, PairwiseGrader):
+                pairs[spec.name] = build_pair_grader(spec, caller)
+            else:
+                single[spec.name] = build_grader(spec, caller)
+        return cls(single, pairs)
+
+
 async def _run_all(runs: list[RubricRun], caller: Caller, progress: Progress | None) -> None:
     total = sum(len(run.selected) for run in runs)
     state = {"done": 0, "errors": 0}
 
-    async def one(run: RubricRun, graders: dict[str, GraderFn], case: Case) -> None:
+    async def one(run: RubricRun, graders: _Graders, case: Case) -> None:
         result = await _evaluate_case(run, graders, caller, case)
         run.cases[case.id] = result
         state["done"] += 1
@@ -112,30 +133,55 @@ async def _run_all(runs: list[RubricRun], caller: Caller, progress: Progress | N
 
     tasks = []
     for run in runs:
-        graders = {spec.name: build_grader(spec, caller) for spec in run.loaded.rubric.graders}
+        graders = _Graders.build(run.loaded.rubric, caller)
         tasks += [one(run, graders, case) for case in run.selected]
     await asyncio.gather(*tasks)
+    await asyncio.gather(
+        *(measure_noise(run, caller) for run in runs if run.loaded.rubric.noise_check)
+    )
 
 
 async def _evaluate_case(
-    run: RubricRun, graders: dict[str, GraderFn], caller: Caller, case: Case
+    run: RubricRun, graders: _Graders, caller: Caller, case: Case
 ) -> CaseResult:
-    """Each model's answer is graded the moment it arrives: a pipeline, not two phases."""
+    """Each answer is graded the moment it arrives: a pipeline, not two phases.
+    A pairwise grader starts as soon as both the baseline's and the candidate's exist."""
     result = CaseResult(case=case)
+    rubric = run.loaded.rubric
+    answers = {
+        alias: asyncio.ensure_future(_generate(caller, alias, case)) for alias in rubric.models
+    }
 
     async def for_model(alias: str) -> None:
-        sample = await _generate(caller, alias, case)
+        sample = await answers[alias]
         result.samples[alias] = sample
+        names = list(graders.single)
+        if alias != rubric.baseline:
+            names += list(graders.pairs)
         if sample.error is not None:
             skipped = Grade(error=f"not graded: {alias} produced no answer")
-            result.grades[alias] = dict.fromkeys(graders, skipped)
+            result.grades[alias] = dict.fromkeys(names, skipped)
             return
-        names = list(graders)
-        grades = await asyncio.gather(*(_safe_grade(graders[n], case, sample) for n in names))
+        jobs = [_safe_grade(graders.single[n](case, sample)) for n in graders.single]
+        if alias != rubric.baseline:
+            jobs += [
+                _pair(graders.pairs[n], case, answers[rubric.baseline], sample)
+                for n in graders.pairs
+            ]
+        grades = await asyncio.gather(*jobs)
         result.grades[alias] = dict(zip(names, grades, strict=True))
 
-    await asyncio.gather(*(for_model(alias) for alias in run.loaded.rubric.models))
+    await asyncio.gather(*(for_model(alias) for alias in rubric.models))
     return result
+
+
+async def _pair(
+    grader: PairGraderFn, case: Case, baseline: asyncio.Future[Sample], sample: Sample
+) -> Grade:
+    base = await baseline
+    if base.error is not None:
+        return Grade(error="not graded: the baseline produced no answer")
+    return await _safe_grade(grader(case, base, sample))
 
 
 async def _generate(caller: Caller, alias: str, case: Case) -> Sample:
@@ -155,9 +201,9 @@ async def _generate(caller: Caller, alias: str, case: Case) -> Sample:
     )
 
 
-async def _safe_grade(grader: GraderFn, case: Case, sample: Sample) -> Grade:
+async def _safe_grade(pending: Awaitable[Grade]) -> Grade:
     """A grader bug must mark its case, not abort the other 999."""
     try:
-        return await grader(case, sample)
+        return await pending
     except Exception as exc:  # reported on the case, with its type
         return Grade(error=f"grader raised {type(exc).__name__}: {exc}")

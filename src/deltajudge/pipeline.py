@@ -10,16 +10,18 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from deltajudge.engine import Progress, execute
-from deltajudge.errors import DeltajudgeError
+from deltajudge.errors import ConfigError, DeltajudgeError
+from deltajudge.gating.baseline import baseline_verdict, load_baseline
 from deltajudge.gating.gates import GateResult, evaluate_gates
+from deltajudge.gating.names import BASELINE_GATE
 from deltajudge.generation.models import resolve_models
 from deltajudge.judging.loading import LoadedRubric
 from deltajudge.reporting.build import build_report, rubric_entry, write_json
-from deltajudge.reporting.model import Report
+from deltajudge.reporting.model import GateEntry, Report, RubricEntry
 from deltajudge.results import CaseResult, RubricRun, RunResults
 from deltajudge.settings import ModelConfig, Settings
 from deltajudge.stats.rubric import RubricStats, analyze
@@ -95,6 +97,7 @@ class Evaluation:
             gates = evaluate_gates(run.loaded.rubric, stats)
             self.outcomes[run.loaded.path] = RubricOutcome(run, stats, {g.name: g for g in gates})
             entries.append(rubric_entry(run, stats, gates))
+        self._gate_on_baseline(entries)
         self.report = build_report(
             self.results,
             entries,
@@ -102,6 +105,49 @@ class Evaluation:
             rootdir=self.rootdir,
             notes=self._notes(),
         )
+
+    def _gate_on_baseline(self, entries: list[RubricEntry]) -> None:
+        """Add the ``baseline`` gate to each rubric when a baseline report is given."""
+        if self.settings.baseline is None:
+            return
+        old: Report | None = None
+        problem = ""
+        if self.settings.update_baseline:
+            problem = "baseline updated: this run is now the accepted one"
+        else:
+            try:
+                old = load_baseline(self.rootdir / self.settings.baseline)
+            except ConfigError as exc:
+                problem = exc.render()
+        for entry, outcome in zip(entries, self.outcomes.values(), strict=True):
+            tolerance = self._tolerance(outcome)
+            if old is not None:
+                passed, reason = baseline_verdict(old, entry, tolerance)
+            else:
+                passed, reason = self.settings.update_baseline, problem
+            gate = GateResult(
+                name=BASELINE_GATE,
+                metric="baseline",
+                grader="*",
+                model="*",
+                value=None,
+                min=None,
+                max=None,
+                passed=passed,
+                reason=reason,
+            )
+            outcome.gates[BASELINE_GATE] = gate
+            entry.gates.append(GateEntry(**asdict(gate)))
+
+    def _tolerance(self, outcome: RubricOutcome) -> float:
+        """The rubric's own tolerance, ``auto`` from its measured judge noise, else the run's."""
+        wanted = outcome.run.loaded.rubric.baseline_tolerance
+        if isinstance(wanted, float | int):
+            return float(wanted)
+        noise = outcome.stats.noise
+        if wanted == "auto" and noise is not None and noise.noise.min_detectable_delta is not None:
+            return noise.noise.min_detectable_delta
+        return self.settings.baseline_tolerance
 
     def _notes(self) -> list[str]:
         assert self.results is not None
@@ -122,6 +168,11 @@ class Evaluation:
         if self.report is None:
             return []
         paths = [write_json(self.report, directory)]
+        if self.settings.baseline is not None and self.settings.update_baseline:
+            accepted = self.rootdir / self.settings.baseline
+            accepted.parent.mkdir(parents=True, exist_ok=True)
+            accepted.write_text(self.report.model_dump_json(indent=2), encoding="utf-8")
+            paths.append(accepted)
         try:
             from deltajudge.reporting.html import write_html
             from deltajudge.reporting.markdown import write_markdown

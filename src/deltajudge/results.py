@@ -35,6 +35,9 @@ class RubricRun:
     loaded: LoadedRubric
     selected: list[Case]
     cases: dict[str, CaseResult] = field(default_factory=dict)
+    #: noise_check: every score each re-judged answer got, keyed by (case id, alias).
+    noise: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    noise_grader: str | None = None
 
     @property
     def name(self) -> str:

@@ -83,6 +83,10 @@ class Settings(_Strict):
     #: Use the embedded local model for aliases with no endpoint when their key is unset.
     local_fallback: bool = False
     progress: bool = True
+    #: An accepted report.json to gate against (``--dj-baseline``), and how far a mean may fall.
+    baseline: str | None = None
+    update_baseline: bool = False
+    baseline_tolerance: float = Field(default=0.1, ge=0)
 
 
 def find_config_file(rootdir: Path, explicit: Path | None = None) -> tuple[Path, bool] | None:

@@ -8,19 +8,20 @@ replay, token accounting per alias, and errors turned into `CallError` with a re
 from __future__ import annotations
 
 import asyncio
-import math
+import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
-import openai
 
-from deltajudge.errors import CallError, OfflineMiss
+from deltajudge.errors import OfflineMiss
 from deltajudge.generation.cache import ResponseCache, Table
-from deltajudge.generation.endpoints import Endpoints, endpoint_url
-from deltajudge.generation.request import CallResult, ModelRequest, Usage, cache_key
+from deltajudge.generation.request import CallResult, ModelRequest, cache_key, endpoint_url
 from deltajudge.settings import ModelConfig, Settings
+
+if TYPE_CHECKING:
+    from deltajudge.generation.endpoints import Endpoints
 
 _TEMPLATES = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
@@ -60,13 +61,14 @@ class Caller:
         self.models = dict(models)
         self._settings = settings
         self._cache = cache
-        self._endpoints = Endpoints(settings)
+        self._endpoints: Endpoints | None = None
         self.tokens = TokenTally()
         self.calls = 0
         self._inflight: dict[str, asyncio.Future[CallResult]] = {}
 
     async def aclose(self) -> None:
-        await self._endpoints.aclose()
+        if self._endpoints is not None:
+            await self._endpoints.aclose()
 
     async def call(
         self, request: ModelRequest, accept: Callable[[CallResult], object] | None = None
@@ -107,16 +109,47 @@ class Caller:
         key: str,
         accept: Callable[[CallResult], object] | None,
     ) -> CallResult:
+        if self._endpoints is None:
+            from deltajudge.generation.endpoints import Endpoints
+
+            self._endpoints = Endpoints(self._settings)
+        from deltajudge.generation.sdk import send
+
         endpoint = self._endpoints.for_model(config)
         async with endpoint.limit:
             self.calls += 1
-            result = await _send(endpoint.client, config, payload)
+            result = await send(endpoint.client, config, payload)
         self.tokens.add(request.alias, result)
         if accept is not None:
             accept(result)
         if self._cache is not None:
             self._cache.put(table, key, result)
         return result
+
+    async def embed(self, alias: str, texts: tuple[str, ...]) -> list[list[float]]:
+        """Embeddings through the alias's endpoint, cached like a judgment."""
+        config = self.models[alias]
+        payload = {"embed": list(texts)}
+        key = cache_key(endpoint_url(config), "embeddings", config.model, payload)
+        cached = self._cache.get("judgments", key) if self._cache else None
+        if cached is None:
+            if self._settings.offline:
+                raise OfflineMiss(f"--dj-offline: no cached embeddings for {alias}")
+            if self._endpoints is None:
+                from deltajudge.generation.endpoints import Endpoints
+
+                self._endpoints = Endpoints(self._settings)
+            from deltajudge.generation.sdk import embed
+
+            endpoint = self._endpoints.for_model(config)
+            async with endpoint.limit:
+                self.calls += 1
+                cached = await embed(endpoint.client, config, list(texts))
+            if self._cache is not None:
+                self._cache.put("judgments", key, cached)
+        self.tokens.add(alias, cached)
+        vectors: list[list[float]] = json.loads(cached.text)
+        return vectors
 
     def _payload(self, config: ModelConfig, request: ModelRequest) -> dict[str, Any]:
         """The canonical request body; also what the cache key hashes."""
@@ -142,151 +175,3 @@ class Caller:
         if request.top_logprobs:
             payload["top_logprobs"] = request.top_logprobs
         return payload
-
-
-async def _send(
-    client: openai.AsyncOpenAI, config: ModelConfig, payload: dict[str, Any]
-) -> CallResult:
-    try:
-        if config.api == "responses":
-            return await _responses(client, config, payload)
-        if config.api == "completions":
-            return await _completions(client, config, payload)
-        return await _chat(client, config, payload)
-    except openai.APIStatusError as exc:
-        raise CallError(f"HTTP {exc.status_code} from {config.model}: {_api_message(exc)}") from exc
-    except openai.APITimeoutError as exc:
-        raise CallError(f"timed out calling {config.model}") from exc
-    except openai.APIConnectionError as exc:
-        raise CallError(f"cannot reach {config.base_url or 'OpenAI'}: {exc}") from exc
-
-
-def _api_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-    return exc.message
-
-
-def _sampling(config: ModelConfig, params: dict[str, Any], *, chat: bool) -> dict[str, Any]:
-    """Map our neutral `max_output_tokens` onto each API's own name for it."""
-    out = dict(params)
-    limit = out.pop("max_output_tokens", None)
-    if limit is not None:
-        if not chat:
-            out["max_tokens"] = limit
-        elif config.base_url is None:
-            out["max_completion_tokens"] = limit
-        else:
-            out["max_tokens"] = limit
-    return out
-
-
-async def _chat(
-    client: openai.AsyncOpenAI, config: ModelConfig, payload: dict[str, Any]
-) -> CallResult:
-    extra = _sampling(config, payload["params"], chat=True)
-    if "json_schema" in payload:
-        extra["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": "grade", "schema": payload["json_schema"], "strict": True},
-        }
-    if "top_logprobs" in payload:
-        extra["logprobs"] = True
-        extra["top_logprobs"] = payload["top_logprobs"]
-    response = await client.chat.completions.create(
-        model=config.model, messages=payload["messages"], **extra
-    )
-    if not response.choices:
-        raise CallError(f"{config.model} returned no choices")
-    choice = response.choices[0]
-    if choice.message.refusal:
-        raise CallError(f"{config.model} refused: {choice.message.refusal}")
-    if choice.message.content is None:
-        raise CallError(
-            f"{config.model} returned no content (finish_reason={choice.finish_reason})"
-        )
-    logprobs = None
-    if choice.logprobs is not None and choice.logprobs.content:
-        logprobs = tuple(
-            {top.token: top.logprob for top in token.top_logprobs} or {token.token: token.logprob}
-            for token in choice.logprobs.content
-        )
-    usage = response.usage
-    return CallResult(
-        text=choice.message.content,
-        usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else Usage(),
-        top_logprobs=logprobs,
-    )
-
-
-async def _responses(
-    client: openai.AsyncOpenAI, config: ModelConfig, payload: dict[str, Any]
-) -> CallResult:
-    extra = dict(payload["params"])
-    if "json_schema" in payload:
-        extra["text"] = {
-            "format": {
-                "type": "json_schema",
-                "name": "grade",
-                "schema": payload["json_schema"],
-                "strict": True,
-            }
-        }
-    if "top_logprobs" in payload:
-        extra["top_logprobs"] = payload["top_logprobs"]
-        extra["include"] = ["message.output_text.logprobs"]
-    response = await client.responses.create(model=config.model, input=payload["messages"], **extra)
-    if response.error is not None:
-        raise CallError(f"{config.model}: {response.error.message}")
-    logprobs = _responses_logprobs(response)
-    usage = response.usage
-    return CallResult(
-        text=response.output_text,
-        usage=Usage(usage.input_tokens, usage.output_tokens) if usage else Usage(),
-        top_logprobs=logprobs,
-    )
-
-
-def _responses_logprobs(response: Any) -> tuple[dict[str, float], ...] | None:
-    for item in response.output or []:
-        for part in getattr(item, "content", None) or []:
-            tokens = getattr(part, "logprobs", None)
-            if tokens:
-                return tuple(
-                    {top.token: top.logprob for top in (t.top_logprobs or [])}
-                    or {t.token: t.logprob}
-                    for t in tokens
-                )
-    return None
-
-
-async def _completions(
-    client: openai.AsyncOpenAI, config: ModelConfig, payload: dict[str, Any]
-) -> CallResult:
-    extra = _sampling(config, payload["params"], chat=False)
-    if "stop" in payload:
-        extra["stop"] = payload["stop"]
-    if "top_logprobs" in payload:
-        extra["logprobs"] = payload["top_logprobs"]
-    response = await client.completions.create(
-        model=config.model, prompt=payload["prompt"], **extra
-    )
-    if not response.choices:
-        raise CallError(f"{config.model} returned no choices")
-    choice = response.choices[0]
-    logprobs = None
-    if choice.logprobs is not None and choice.logprobs.top_logprobs:
-        logprobs = tuple(
-            {k: v for k, v in top.items() if not math.isnan(v)}
-            for top in choice.logprobs.top_logprobs
-            if top
-        )
-    usage = response.usage
-    return CallResult(
-        text=choice.text.strip(),
-        usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else Usage(),
-        top_logprobs=logprobs,
-    )

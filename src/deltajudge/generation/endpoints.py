@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import openai
 
+from deltajudge.generation.request import endpoint_url
 from deltajudge.settings import ModelConfig, Settings
 
-OPENAI_URL = "https://api.openai.com/v1"
 _NO_KEY = "not-needed"  # local servers ignore the key, but the SDK insists on one
 
 
@@ -24,10 +24,6 @@ class Endpoint:
     url: str
     client: openai.AsyncOpenAI
     limit: asyncio.Semaphore
-
-
-def endpoint_url(config: ModelConfig) -> str:
-    return (config.base_url or OPENAI_URL).rstrip("/")
 
 
 def _client(config: ModelConfig, settings: Settings) -> openai.AsyncOpenAI:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from deltajudge.settings import ModelConfig
+
+OPENAI_URL = "https://api.openai.com/v1"
 
 Purpose = Literal["generate", "judge"]
 
@@ -76,3 +81,7 @@ def cache_key(endpoint_url: str, api: str, model: str, payload: dict[str, Any]) 
         default=str,
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def endpoint_url(config: ModelConfig) -> str:
+    return (config.base_url or OPENAI_URL).rstrip("/")

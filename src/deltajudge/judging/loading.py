@@ -9,17 +9,26 @@ import jinja2
 
 from deltajudge.cases import Case, load_dataset
 from deltajudge.errors import RubricError
+from deltajudge.judging.code_graders import METRIC_MODULES, load_python_function
+from deltajudge.judging.formula import check_formula
 from deltajudge.judging.rubric import (
+    GraderSpec,
     LabelModelGrader,
+    MultiGrader,
+    PairwiseGrader,
+    PythonGrader,
     Rubric,
     ScoreModelGrader,
     StringCheckGrader,
+    TextSimilarityGrader,
     parse_rubric,
 )
+from deltajudge.judging.rubric_names import PAIRED_METRICS
 from deltajudge.judging.templates import compile_template, context
 from deltajudge.judging.yaml_positions import nearest
 
 Positions = dict[tuple[int | str, ...], tuple[int, int]]
+Where = tuple[int | str, ...]
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ def load_rubric(path: Path) -> LoadedRubric:
         )
     cases = tuple(load_dataset(dataset_path))
     _check_references(rubric, path, positions)
+    _check_code(rubric, path, positions)
     _check_templates(rubric, cases, path, positions)
     return LoadedRubric(path=path, rubric=rubric, dataset_path=dataset_path, cases=cases)
 
@@ -77,13 +87,28 @@ def _check_references(rubric: Rubric, path: Path, positions: Positions) -> None:
                     ("gates", index, key),
                     f"gates[{index}].{key}: {alias!r} is not one of models {rubric.models}",
                 )
-        if gate.metric == "mean_delta" and len(rubric.models) < 2:
+        if gate.metric in PAIRED_METRICS and len(rubric.models) < 2:
             raise _error(
                 path,
                 positions,
                 ("gates", index, "metric"),
-                f"gates[{index}].metric: mean_delta needs a baseline and a candidate in models",
+                f"gates[{index}].metric: {gate.metric} needs a baseline and a candidate in models",
             )
+    noise = rubric.noise_check
+    if noise is not None and noise.grader is not None and noise.grader not in graders:
+        raise _error(
+            path,
+            positions,
+            ("noise_check", "grader"),
+            f"noise_check.grader: unknown grader {noise.grader!r}",
+        )
+    if noise is not None and not any(isinstance(g, ScoreModelGrader) for g in rubric.graders):
+        raise _error(
+            path,
+            positions,
+            ("noise_check",),
+            "noise_check: needs a score_model grader to re-judge",
+        )
     check = rubric.case_check
     if check is not None and check.grader is not None and check.grader not in graders:
         raise _error(
@@ -94,15 +119,77 @@ def _check_references(rubric: Rubric, path: Path, positions: Positions) -> None:
         )
 
 
-def _templates(rubric: Rubric) -> list[tuple[tuple[int | str, ...], str]]:
-    out: list[tuple[tuple[int | str, ...], str]] = []
+def _check_code(rubric: Rubric, path: Path, positions: Positions) -> None:
+    """Python functions import, formulas parse, metric libraries exist: now, not mid-run."""
     for index, grader in enumerate(rubric.graders):
-        if isinstance(grader, ScoreModelGrader | LabelModelGrader):
-            for m_index, message in enumerate(grader.input):
-                out.append((("graders", index, "input", m_index, "content"), message.content))
-        elif isinstance(grader, StringCheckGrader):
-            out.append((("graders", index, "input"), grader.input))
-            out.append((("graders", index, "reference"), grader.reference))
+        subs: list[tuple[Where, GraderSpec]] = [(("graders", index), grader)]
+        if isinstance(grader, MultiGrader):
+            try:
+                check_formula(grader.calculate_output, set(grader.graders))
+            except ValueError as exc:
+                at: Where = ("graders", index, "calculate_output")
+                raise _error(path, positions, at, f"graders[{index}].{exc}") from None
+            subs = [(("graders", index, "graders", n), g) for n, g in grader.graders.items()]
+        for where, spec in subs:
+            if isinstance(spec, PythonGrader):
+                try:
+                    load_python_function(spec)
+                except ValueError as exc:
+                    raise _error(path, positions, where, f"{_label(where)}.{exc}") from None
+            elif isinstance(spec, TextSimilarityGrader) and spec.evaluation_metric != "cosine":
+                _require_metric(spec.evaluation_metric, path, positions, where)
+
+
+def _require_metric(
+    metric: str, path: Path, positions: Positions, where: tuple[int | str, ...]
+) -> None:
+    module = METRIC_MODULES["rouge" if metric.startswith("rouge") else metric]
+    try:
+        __import__(module)
+    except ImportError:
+        error = _error(
+            path,
+            positions,
+            where,
+            f"{_label(where)}.evaluation_metric: {metric} needs the {module} package",
+        )
+        error.hint = "pip install 'deltajudge[similarity]'"
+        raise error from None
+
+
+def _label(where: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in where:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _grader_templates(
+    where: tuple[int | str, ...], grader: GraderSpec
+) -> list[tuple[tuple[int | str, ...], str, bool]]:
+    """(where, template, pairwise?) for every template in one grader."""
+    if isinstance(grader, ScoreModelGrader | LabelModelGrader | PairwiseGrader):
+        pair = isinstance(grader, PairwiseGrader)
+        return [
+            ((*where, "input", i, "content"), m.content, pair) for i, m in enumerate(grader.input)
+        ]
+    if isinstance(grader, StringCheckGrader | TextSimilarityGrader):
+        return [
+            ((*where, "input"), grader.input, False),
+            ((*where, "reference"), grader.reference, False),
+        ]
+    if isinstance(grader, MultiGrader):
+        out = []
+        for name, sub in grader.graders.items():
+            out += _grader_templates((*where, "graders", name), sub)
+        return out
+    return []
+
+
+def _templates(rubric: Rubric) -> list[tuple[tuple[int | str, ...], str, bool]]:
+    out = []
+    for index, grader in enumerate(rubric.graders):
+        out += _grader_templates(("graders", index), grader)
     return out
 
 
@@ -110,8 +197,9 @@ def _check_templates(
     rubric: Rubric, cases: tuple[Case, ...], path: Path, positions: Positions
 ) -> None:
     """Render every template for every case, so a missing variable fails now, not mid-run."""
-    for where, source in _templates(rubric):
-        label = ".".join(str(p) for p in where)
+    for where, source, pair in _templates(rubric):
+        label = _label(where)
+        extra = {"answer_a": "<answer a>", "answer_b": "<answer b>"} if pair else {}
         try:
             template = compile_template(source)
         except jinja2.TemplateSyntaxError as exc:
@@ -120,7 +208,7 @@ def _check_templates(
             ) from None
         for case in cases:
             try:
-                template.render(context(case, "<answer>"))
+                template.render(context(case, "<answer>", **extra))
             except jinja2.UndefinedError as exc:
                 why = (
                     " (this data set has no reference answers)"

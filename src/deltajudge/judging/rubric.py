@@ -48,6 +48,10 @@ class ScoreModelGrader(_GraderBase):
     range: tuple[float, float] = (0.0, 1.0)
     pass_threshold: float | None = None
     sampling_params: dict[str, Any] = Field(default_factory=dict)
+    #: Judge each answer k times and report the mean (and the spread in the report).
+    samples: int = Field(default=1, ge=1, le=20)
+    #: ``logprobs``: the probability-weighted score over the score tokens (G-Eval).
+    scoring: Literal["json", "logprobs"] = "json"
 
     @model_validator(mode="after")
     def _check_range(self) -> ScoreModelGrader:
@@ -97,8 +101,94 @@ class StringCheckGrader(_GraderBase):
         return 1.0
 
 
+class PythonGrader(_GraderBase):
+    """``source`` defines ``grade(sample, item)``; or ``function`` names ``module:function``."""
+
+    type: Literal["python"]
+    source: str | None = None
+    function: str | None = Field(default=None, pattern=r"^[\w.]+:\w+$")
+    pass_threshold: float | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PythonGrader:
+        if (self.source is None) == (self.function is None):
+            raise ValueError("give exactly one of `source` (code) or `function` (module:function)")
+        return self
+
+    @property
+    def pass_threshold_value(self) -> float | None:
+        return self.pass_threshold
+
+
+SimilarityMetric = Literal[
+    "fuzzy_match",
+    "bleu",
+    "rouge_1",
+    "rouge_2",
+    "rouge_3",
+    "rouge_4",
+    "rouge_5",
+    "rouge_l",
+    "cosine",
+]
+
+
+class TextSimilarityGrader(_GraderBase):
+    type: Literal["text_similarity"]
+    evaluation_metric: SimilarityMetric
+    input: str = "{{ sample.output_text }}"
+    reference: str = "{{ reference }}"
+    pass_threshold: float | None = None
+    #: ``cosine`` only: the alias whose embeddings endpoint is used.
+    model: str | None = None
+
+    @model_validator(mode="after")
+    def _cosine_needs_model(self) -> TextSimilarityGrader:
+        if self.evaluation_metric == "cosine" and self.model is None:
+            raise ValueError("evaluation_metric cosine needs `model`: an alias with embeddings")
+        return self
+
+    @property
+    def pass_threshold_value(self) -> float | None:
+        return self.pass_threshold
+
+
+class PairwiseGrader(_GraderBase):
+    """MT-Bench style: which of two answers is better. Judged twice, order swapped."""
+
+    type: Literal["pairwise"]
+    model: str
+    input: list[MessageTemplate] = Field(min_length=1)
+    sampling_params: dict[str, Any] = Field(default_factory=dict)
+
+
+SimpleGraderSpec = Annotated[
+    ScoreModelGrader | LabelModelGrader | StringCheckGrader | PythonGrader | TextSimilarityGrader,
+    Field(discriminator="type"),
+]
+
+
+class MultiGrader(_GraderBase):
+    """Combines named graders with a formula, e.g. ``0.7 * tone + 0.3 * similar``."""
+
+    type: Literal["multi"]
+    graders: dict[str, SimpleGraderSpec] = Field(min_length=1)
+    calculate_output: str
+    pass_threshold: float | None = None
+
+    @property
+    def pass_threshold_value(self) -> float | None:
+        return self.pass_threshold
+
+
 GraderSpec = Annotated[
-    ScoreModelGrader | LabelModelGrader | StringCheckGrader,
+    ScoreModelGrader
+    | LabelModelGrader
+    | StringCheckGrader
+    | PythonGrader
+    | TextSimilarityGrader
+    | MultiGrader
+    | PairwiseGrader,
     Field(discriminator="type"),
 ]
 
@@ -133,6 +223,14 @@ class GateSpec(_Strict):
         return self
 
 
+class NoiseCheck(_Strict):
+    """Re-judge a sample of answers to measure how much the judge disagrees with itself."""
+
+    cases: int = Field(default=20, ge=2)
+    repeats: int = Field(default=3, ge=2, le=20)
+    grader: str | None = None
+
+
 class CaseCheck(_Strict):
     """What one case item asserts beyond "generated and graded without error"."""
 
@@ -149,6 +247,12 @@ class Rubric(_Strict):
     graders: list[GraderSpec] = Field(min_length=1)
     gates: list[GateSpec] = Field(default_factory=list)
     case_check: CaseCheck | None = None
+    noise_check: NoiseCheck | None = None
+    #: ``all`` also compares every pair of candidates, not only each against the baseline.
+    compare: Literal["baseline", "all"] = "baseline"
+    #: How far a mean may fall below the accepted baseline report; ``auto`` uses the
+    #: judge noise measured by ``noise_check`` (its minimum detectable delta).
+    baseline_tolerance: float | Literal["auto"] | None = None
 
     @model_validator(mode="after")
     def _check_references(self) -> Rubric:
@@ -157,6 +261,8 @@ class Rubric(_Strict):
         names = [g.name for g in self.graders]
         if len(set(names)) != len(names):
             raise ValueError(f"graders: grader names must be unique (got {names})")
+        if self.baseline_tolerance == "auto" and self.noise_check is None:
+            raise ValueError("baseline_tolerance: auto needs a noise_check to derive it from")
         return self
 
     @property
@@ -171,12 +277,25 @@ class Rubric(_Strict):
         return next(g for g in self.graders if g.name == name)
 
     def judge_aliases(self) -> set[str]:
-        return {g.model for g in self.graders if isinstance(g, ScoreModelGrader | LabelModelGrader)}
+        """Aliases the graders call (judges, embeddings), resolved with the models under test."""
+        out: set[str] = set()
+        for grader in self.graders:
+            subs = grader.graders.values() if isinstance(grader, MultiGrader) else [grader]
+            out |= {m for g in subs if (m := getattr(g, "model", None)) is not None}
+        return out
 
 
 def _error_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     """Drop pydantic's union tags (``graders.0.score_model.range`` -> ``graders.0.range``)."""
-    tags = {"score_model", "label_model", "string_check", "function-after[_check_range()]"}
+    tags = {
+        "score_model",
+        "label_model",
+        "string_check",
+        "python",
+        "text_similarity",
+        "multi",
+        "pairwise",
+    }
     return tuple(p for p in loc if not (isinstance(p, str) and (p in tags or "(" in p)))
 
 
@@ -223,7 +342,7 @@ def _rubric_error(
         msg = (
             "unknown grader type "
             f"{first.get('input', {}).get('type')!r}; expected one of: "
-            "score_model, label_model, string_check"
+            "score_model, label_model, string_check, python, text_similarity, multi, pairwise"
         )
     elif "input" in first and first["type"] not in ("value_error",):
         msg += f" (got {first['input']!r})"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from deltajudge.errors import UserInputError
+from deltajudge.gating.names import BASELINE_GATE
 from deltajudge.pytest_plugin.session import evaluation_for
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def is_rubric_file(path: Path) -> bool:
 
 class RubricFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        from deltajudge.gating.gates import gate_names
+        from deltajudge.gating.names import gate_names
         from deltajudge.judging.loading import load_rubric
 
         try:
@@ -46,6 +47,8 @@ class RubricFile(pytest.File):
             yield CaseItem.from_parent(self, name=case.id, loaded=loaded, case=case)
         for name in gate_names(loaded.rubric):
             yield GateItem.from_parent(self, name=name, loaded=loaded)
+        if evaluation.settings.baseline is not None:
+            yield GateItem.from_parent(self, name=BASELINE_GATE, loaded=loaded)
 
 
 class CaseItem(pytest.Item):

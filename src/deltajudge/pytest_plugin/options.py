@@ -61,12 +61,15 @@ def overrides(config: pytest.Config) -> dict[str, Any]:
         "report_dir": config.getoption("dj_report_dir"),
         "cache_dir": config.getoption("dj_cache_dir"),
         "concurrency": config.getoption("dj_concurrency"),
+        "baseline": config.getoption("dj_baseline"),
     }
     out.update({k: v for k, v in simple.items() if v is not None})
     if config.getoption("dj_no_cache"):
         out["cache"] = False
     if config.getoption("dj_offline"):
         out["offline"] = True
+    if config.getoption("dj_update_baseline"):
+        out["update_baseline"] = True
     if config.getoption("dj_no_progress"):
         out["progress"] = False
     return out

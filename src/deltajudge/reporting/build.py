@@ -20,6 +20,7 @@ from deltajudge.reporting.model import (
     GraderInfo,
     ModelFigures,
     ModelInfo,
+    NoiseEntry,
     Regression,
     Report,
     RubricEntry,
@@ -87,6 +88,7 @@ def _comparison(c: Comparison) -> ComparisonEntry:
         candidate_length_corr=c.length.candidate_corr,
         length_adjusted_delta=c.length.adjusted_delta,
         regressions=[Regression(id=i, delta=d) for i, d in c.regressions],
+        inconsistent=c.inconsistent,
     )
 
 
@@ -162,6 +164,21 @@ def rubric_entry(run: RubricRun, stats: RubricStats, gates: list[GateResult]) ->
         comparisons=[_comparison(c) for c in stats.comparisons],
         cases=[_case(run.cases[c.id], run, regressed) for c in run.selected if c.id in run.cases],
         gates=[GateEntry(**asdict(g)) for g in gates],
+        noise=_noise(stats),
+    )
+
+
+def _noise(stats: RubricStats) -> NoiseEntry | None:
+    if stats.noise is None:
+        return None
+    noise = stats.noise.noise
+    return NoiseEntry(
+        grader=stats.noise.grader,
+        answers=noise.answers,
+        repeats=noise.repeats,
+        within_sd=noise.within_sd,
+        min_detectable_delta=noise.min_detectable_delta,
+        detectable=stats.noise.detectable,
     )
 
 

@@ -83,6 +83,8 @@ class ComparisonEntry(_Model):
     candidate_length_corr: float | None = None
     length_adjusted_delta: float | None = None
     regressions: list[Regression] = Field(default_factory=list)
+    #: pairwise graders only: verdicts that flipped when the two answers swapped places.
+    inconsistent: int | None = None
 
 
 class SampleEntry(_Model):
@@ -130,6 +132,18 @@ class GraderInfo(_Model):
     pass_threshold: float | None = None
 
 
+class NoiseEntry(_Model):
+    """How much the judge disagrees with itself (``noise_check``)."""
+
+    grader: str
+    answers: int
+    repeats: int
+    within_sd: float | None = None
+    min_detectable_delta: float | None = None
+    #: candidate -> is the measured |mean delta| above the minimum detectable delta?
+    detectable: dict[str, bool | None] = Field(default_factory=dict)
+
+
 class RubricEntry(_Model):
     name: str
     description: str | None = None
@@ -146,6 +160,7 @@ class RubricEntry(_Model):
     comparisons: list[ComparisonEntry]
     cases: list[CaseEntry]
     gates: list[GateEntry]
+    noise: NoiseEntry | None = None
 
 
 class Report(_Model):

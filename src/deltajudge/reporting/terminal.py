@@ -51,6 +51,17 @@ def _deltas_table(rubric: RubricEntry) -> str:
     )
 
 
+def _noise_line(rubric: RubricEntry) -> str:
+    noise = rubric.noise
+    assert noise is not None
+    mdd = _num(noise.min_detectable_delta)
+    return (
+        f"  judge noise on {noise.grader}: sd {_num(noise.within_sd)} within an answer "
+        f"({noise.answers} answers x {noise.repeats}); smallest delta {rubric.cases_selected} "
+        f"cases can detect: {mdd}"
+    )
+
+
 def summary_lines(report: Report, paths: list[str]) -> list[str]:
     lines: list[str] = []
     for rubric in report.rubrics:
@@ -62,6 +73,14 @@ def summary_lines(report: Report, paths: list[str]) -> list[str]:
         lines += ["", f"rubric {rubric.name} ({selected})", _models_table(rubric)]
         if rubric.comparisons:
             lines += ["", _deltas_table(rubric)]
+        for c in rubric.comparisons:
+            if c.inconsistent:
+                lines.append(
+                    f"  {c.grader}: {c.inconsistent} of {c.n} {c.candidate} verdicts flipped when "
+                    "the answers swapped places (counted as ties)"
+                )
+        if rubric.noise is not None:
+            lines.append(_noise_line(rubric))
         for gate in rubric.gates:
             mark = "PASS" if gate.passed else "FAIL"
             lines.append(f"  gate {mark}: {gate.name} ({gate.reason})")

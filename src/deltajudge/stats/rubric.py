@@ -8,10 +8,12 @@ error in as a zero.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import combinations
 
 from deltajudge.results import CaseResult, RubricRun
 from deltajudge.stats.aggregates import PassRate, Summary, pass_rate, summarize
 from deltajudge.stats.length import LengthEffect, length_effect
+from deltajudge.stats.noise import JudgeNoise, judge_noise
 from deltajudge.stats.paired import McNemar, PairedComparison, compare_paired, mcnemar, regressions
 
 #: A case "regressed" when the candidate fell this far below the baseline, unless the
@@ -37,17 +39,37 @@ class Comparison:
     mcnemar: McNemar | None
     length: LengthEffect
     regressions: list[tuple[str, float]] = field(default_factory=list)
+    #: pairwise graders: verdicts that flipped when the answers swapped places.
+    inconsistent: int | None = None
+
+
+@dataclass(frozen=True)
+class NoiseFigures:
+    grader: str
+    noise: JudgeNoise
+    #: candidate -> is |mean delta| above the minimum detectable delta?
+    detectable: dict[str, bool | None]
 
 
 @dataclass(frozen=True)
 class RubricStats:
     models: dict[str, dict[str, ModelGraderStats]]
     comparisons: list[Comparison]
+    noise: NoiseFigures | None = None
 
 
 def _score(result: CaseResult, alias: str, grader: str) -> float | None:
     grade = result.grade(alias, grader)
     return grade.score if grade is not None and grade.ok else None
+
+
+def _pair_score(
+    result: CaseResult, baseline: str, candidate: str, grader: str
+) -> tuple[float | None, float | None]:
+    """A pairwise grade is the candidate's preference over the baseline (+1/0/-1), so
+    the pair is (0, preference): the paired statistics then count wins and losses."""
+    preference = _score(result, candidate, grader)
+    return (0.0 if preference is not None else None), preference
 
 
 def _model_stats(
@@ -79,11 +101,18 @@ def _compare(
     grader: str,
     threshold: float | None,
     tolerance: float,
+    pairwise: bool = False,
 ) -> Comparison:
     ids, base, cand, base_len, cand_len = [], [], [], [], []
     errors = 0
+    inconsistent = 0
     for case_id, result in run.cases.items():
-        b, c = _score(result, baseline, grader), _score(result, candidate, grader)
+        if pairwise:
+            b, c = _pair_score(result, baseline, candidate, grader)
+            grade = result.grade(candidate, grader)
+            inconsistent += int(grade is not None and grade.details.get("inconsistent", 0) > 0)
+        else:
+            b, c = _score(result, baseline, grader), _score(result, candidate, grader)
         if b is None or c is None:
             errors += 1
             continue
@@ -104,6 +133,7 @@ def _compare(
         mcnemar=flips,
         length=length_effect(base, cand, base_len, cand_len),
         regressions=regressions(ids, base, cand, tolerance=tolerance),
+        inconsistent=inconsistent if pairwise else None,
     )
 
 
@@ -115,15 +145,36 @@ def analyze(run: RubricRun) -> RubricStats:
         if check and check.no_drop_beyond is not None
         else DEFAULT_REGRESSION_TOLERANCE
     )
+    pairwise = {g.name for g in rubric.graders if g.type == "pairwise"}
     models = {
         alias: {
-            g.name: _model_stats(run, alias, g.name, g.pass_threshold_value) for g in rubric.graders
+            g.name: _model_stats(run, alias, g.name, g.pass_threshold_value)
+            for g in rubric.graders
+            if not (alias == rubric.baseline and g.name in pairwise)
         }
         for alias in rubric.models
     }
+    pairs = [(rubric.baseline, c) for c in rubric.candidates]
+    if rubric.compare == "all":
+        pairs += list(combinations(rubric.candidates, 2))
     comparisons = [
-        _compare(run, rubric.baseline, candidate, g.name, g.pass_threshold_value, tolerance)
-        for candidate in rubric.candidates
+        _compare(run, b, c, g.name, g.pass_threshold_value, tolerance, pairwise=g.name in pairwise)
+        for b, c in pairs
         for g in rubric.graders
+        if not (g.name in pairwise and b != rubric.baseline)
     ]
-    return RubricStats(models=models, comparisons=comparisons)
+    return RubricStats(models=models, comparisons=comparisons, noise=_noise(run, comparisons))
+
+
+def _noise(run: RubricRun, comparisons: list[Comparison]) -> NoiseFigures | None:
+    if run.noise_grader is None:
+        return None
+    on_grader = [c for c in comparisons if c.grader == run.noise_grader]
+    n_cases = max((c.paired.n for c in on_grader), default=len(run.cases))
+    noise = judge_noise(list(run.noise.values()), n_cases=max(n_cases, 1))
+    detectable: dict[str, bool | None] = {}
+    for c in on_grader:
+        if c.baseline == run.loaded.rubric.baseline:
+            mdd, delta = noise.min_detectable_delta, c.paired.mean_delta
+            detectable[c.candidate] = None if mdd is None or delta is None else abs(delta) > mdd
+    return NoiseFigures(grader=run.noise_grader, noise=noise, detectable=detectable)

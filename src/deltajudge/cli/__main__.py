@@ -1,0 +1,5 @@
+import sys
+
+from deltajudge.cli import main
+
+sys.exit(main())

@@ -1,0 +1,36 @@
+"""Names the pytest shell needs at collection time, without importing the statistics."""
+
+from __future__ import annotations
+
+from deltajudge.judging.rubric import GateSpec, Rubric
+
+#: The gate item every rubric gets when ``--dj-baseline`` is given.
+BASELINE_GATE = "baseline"
+
+
+def gate_targets(spec: GateSpec, rubric: Rubric) -> list[str]:
+    """The models a gate checks: the one it names, else every candidate (else the baseline)."""
+    named = spec.candidate or spec.model
+    if named is not None:
+        return [named]
+    return rubric.candidates or [rubric.baseline]
+
+
+def gate_name(spec: GateSpec, model: str, several: bool) -> str:
+    if spec.name is not None:
+        return f"{spec.name}[{model}]" if several else spec.name
+    subject = f"{spec.metric}[{spec.grader}, {model}]"
+    if spec.min is not None and spec.max is not None:
+        return f"{subject} in [{spec.min:g}, {spec.max:g}]"
+    if spec.min is not None:
+        return f"{subject} >= {spec.min:g}"
+    return f"{subject} <= {spec.max:g}"
+
+
+def gate_names(rubric: Rubric) -> list[str]:
+    """Known at collection time, so each gate can be its own pytest item."""
+    names = []
+    for spec in rubric.gates:
+        targets = gate_targets(spec, rubric)
+        names += [gate_name(spec, model, len(targets) > 1) for model in targets]
+    return names

@@ -1,0 +1,98 @@
+"""Pairwise judging (MT-Bench style): which of two answers is better, or a tie.
+
+Judges prefer whichever answer they read first often enough to matter, so every pair
+is judged twice with the answers swapped. A verdict that flips with the order is a tie
+and is counted as inconsistent: position bias shows up in the report instead of in
+the win rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from deltajudge.cases import Case
+from deltajudge.generation.caller import Caller
+from deltajudge.generation.request import CallResult, ModelRequest
+from deltajudge.judging.model_graders import _ask_judge, _format_instruction, judge_messages
+from deltajudge.judging.parse import JudgeParseError, parse_judge_answer
+from deltajudge.judging.rubric import PairwiseGrader
+from deltajudge.judging.templates import context
+from deltajudge.judging.types import Grade, Sample
+
+PairGraderFn = Callable[[Case, Sample, Sample], Awaitable[Grade]]
+Outcome = Literal["win", "tie", "loss"]
+
+VERDICT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "reasoning": {"type": "string"},
+        "verdict": {"type": "string", "enum": ["A", "B", "tie"]},
+    },
+    "required": ["reasoning", "verdict"],
+    "additionalProperties": False,
+}
+_SCORE = {"win": 1.0, "tie": 0.0, "loss": -1.0}
+_CODE = {"A": 1.0, "B": 2.0, "tie": 0.0}
+
+
+def _read(result: CallResult) -> tuple[float, str | None, str | None]:
+    parsed = parse_judge_answer(result.text, field="verdict")
+    verdict = str(parsed.value).strip()
+    if verdict.lower() == "tie":
+        verdict = "tie"
+    if verdict not in _CODE:
+        raise JudgeParseError(f"verdict {verdict!r} is not A, B or tie")
+    return _CODE[verdict], parsed.reasoning, verdict
+
+
+def combine(candidate_second: str, candidate_first: str) -> tuple[Outcome, bool]:
+    """The candidate's outcome from both orders, and whether the judge was inconsistent.
+
+    ``candidate_second`` is the verdict with the baseline shown as A; ``candidate_first``
+    with the candidate shown as A.
+    """
+    first: Outcome = {"B": "win", "A": "loss", "tie": "tie"}[candidate_second]  # type: ignore[assignment]
+    second: Outcome = {"A": "win", "B": "loss", "tie": "tie"}[candidate_first]  # type: ignore[assignment]
+    if first == second:
+        return first, False
+    return "tie", True
+
+
+def pairwise(spec: PairwiseGrader, caller: Caller) -> PairGraderFn:
+    instruction = _format_instruction("pairwise_format.j2")
+    tag = spec.definition_hash()
+
+    async def ask(case: Case, a: Sample, b: Sample) -> Grade:
+        ctx = context(case, "", answer_a=a.output_text, answer_b=b.output_text)
+        request = ModelRequest(
+            alias=spec.model,
+            purpose="judge",
+            messages=judge_messages(spec.input, ctx, instruction),
+            json_schema=VERDICT_SCHEMA,
+            extra_params=spec.sampling_params,
+            cache_tag=tag,
+        )
+        return await _ask_judge(caller, request, _read)
+
+    async def grade(case: Case, baseline: Sample, candidate: Sample) -> Grade:
+        shown_second, shown_first = await asyncio.gather(
+            ask(case, baseline, candidate), ask(case, candidate, baseline)
+        )
+        for verdict in (shown_second, shown_first):
+            if not verdict.ok:
+                return verdict
+        assert shown_second.label is not None and shown_first.label is not None
+        outcome, inconsistent = combine(shown_second.label, shown_first.label)
+        return Grade(
+            score=_SCORE[outcome],
+            label=outcome,
+            reasoning=(
+                f"baseline first: {shown_second.label} ({shown_second.reasoning}); "
+                f"candidate first: {shown_first.label} ({shown_first.reasoning})"
+            ),
+            details={"inconsistent": float(inconsistent)},
+        )
+
+    return grade

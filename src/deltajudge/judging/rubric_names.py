@@ -1,0 +1,6 @@
+"""Gate metric groups, shared by rubric validation and the gates themselves."""
+
+#: Metrics read off a baseline-vs-candidate comparison; the rest are per model.
+PAIRED_METRICS = frozenset(
+    {"mean_delta", "delta_ci_low", "delta_ci_high", "p_value", "win_rate", "regressions"}
+)
