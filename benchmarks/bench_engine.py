@@ -39,51 +39,35 @@ graders:
     pass_threshold: 2
     input:
       - role: user
-        content: "**User input**\\n{{ prompt }}\\n**Response to evaluate**\\n{{ sample.output_text }}"
+        content: |
+          **User input**
+          {{ prompt }}
+          **Response to evaluate**
+          {{ sample.output_text }}
 gates:
   - {metric: mean_delta, grader: tone, min: -1}
 """
 
-BARE_LOOP = """\
-import asyncio, json, sys
-import openai
-
-URL, N, TRANSPORT = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-SCHEMA = {"type": "object", "properties": {"reasoning": {"type": "string"},
-          "score": {"type": "number"}}, "required": ["reasoning", "score"],
-          "additionalProperties": False}
-
-async def main():
-    http = openai.DefaultAioHttpClient() if TRANSPORT == "aiohttp" else None
-    client = openai.AsyncOpenAI(base_url=URL, api_key="x", http_client=http)
-    limit = asyncio.Semaphore(%d)
-    async def call(**kw):
-        async with limit:
-            return await client.chat.completions.create(**kw)
-    async def one(i, model):
-        prompt = f"customer question {i}"
-        answer = await call(model=model, messages=[{"role": "user", "content": prompt}])
-        text = answer.choices[0].message.content
-        verdict = await call(model="judge", messages=[{"role": "user", "content":
-            f"**User input**\\n{prompt}\\n**Response to evaluate**\\n{text}"}],
-            response_format={"type": "json_schema", "json_schema": {"name": "grade",
-            "schema": SCHEMA, "strict": True}})
-        return json.loads(verdict.choices[0].message.content)["score"]
-    scores = await asyncio.gather(*(one(i, m) for i in range(N) for m in ("base", "candidate")))
-    await client.close()
-    print(len(scores))
-
-asyncio.run(main())
-""" % CONCURRENCY
+BARE_LOOP = Path(__file__).with_name("bare_loop.py")
 
 
 def start_server(latency_ms: int, workdir: Path) -> tuple[subprocess.Popen[str], str]:
     script = workdir / "script.json"
     script.write_text(json.dumps(JUDGE_SCRIPT))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deltajudge.testing", "--port", "0",
-         "--latency-ms", str(latency_ms), "--script", str(script)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "deltajudge.testing",
+            "--port",
+            "0",
+            "--latency-ms",
+            str(latency_ms),
+            "--script",
+            str(script),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
@@ -119,9 +103,21 @@ def write_suite(workdir: Path, n: int, url: str) -> None:
 
 
 def harness_cmd(*extra: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "rubrics", "-q", "-p", "no:cacheprovider",
-            "-p", "no:hypothesispytest",
-            "--dj-no-progress", "--dj-report-dir", "out", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "rubrics",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        "--dj-no-progress",
+        "--dj-report-dir",
+        "out",
+        *extra,
+    ]
 
 
 def bench(n: int, latency_ms: int, warm: bool) -> list[list[object]]:
@@ -131,10 +127,10 @@ def bench(n: int, latency_ms: int, warm: bool) -> list[list[object]]:
         server, url = start_server(latency_ms, workdir)
         try:
             write_suite(workdir, n, url)
-            (workdir / "bare.py").write_text(BARE_LOOP)
             label = f"{n} prompts, {latency_ms} ms"
             for transport in ("httpx", "aiohttp"):
-                wall, rss, code = timed([sys.executable, "bare.py", url, str(n), transport], workdir)
+                bare = [sys.executable, str(BARE_LOOP), url, str(n), transport, str(CONCURRENCY)]
+                wall, rss, code = timed(bare, workdir)
                 rows.append([label, f"bare AsyncOpenAI loop ({transport})", wall, rss, code])
             wall, rss, code = timed(harness_cmd("--dj-no-cache"), workdir)
             rows.append([label, "deltajudge (aiohttp), no cache", wall, rss, code])

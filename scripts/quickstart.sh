@@ -9,4 +9,4 @@ VENV=${VENV:-.venv}
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet -e '.[local]'
-exec "$VENV/bin/deltajudge" run rubrics/ "$@"
+exec "$VENV/bin/deltajudge" run rubrics/ evals/ "$@"

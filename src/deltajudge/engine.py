@@ -9,6 +9,8 @@ is the one caller, and owns the single ``asyncio.run``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,12 +23,16 @@ from deltajudge.generation.caller import Caller
 from deltajudge.generation.request import ModelRequest
 from deltajudge.judging.graders import GraderFn, PairGraderFn, build_grader, build_pair_grader
 from deltajudge.judging.noise import measure_noise
-from deltajudge.judging.rubric import PairwiseGrader, Rubric
+from deltajudge.judging.rubric import PairwiseGrader, Rubric, ScoreModelGrader
 from deltajudge.judging.types import Grade, Sample
 from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage
 from deltajudge.settings import ModelConfig, Settings
 
 Progress = Callable[[int, int, int], None]  # (cases done, cases total, errors so far)
+
+
+#: The llama.cpp server answers one request at a time; more in flight only queue there.
+LOCAL_CONCURRENCY = 2
 
 
 async def execute(
@@ -37,22 +43,18 @@ async def execute(
     progress: Progress | None,
 ) -> RunResults:
     started = time.time()
-    cache = ResponseCache(rootdir / settings.cache_dir) if settings.cache else None
-    pool = None
-    if not settings.offline and any(m.provider == "local" for m in models.values()):
-        from deltajudge.generation.local_server import LocalServerPool
-
-        pool = LocalServerPool()
-        models = await asyncio.to_thread(_start_local, pool, models)
-    caller = Caller(models, settings, cache)
-    try:
-        await _run_all(runs, caller, progress)
-    finally:
-        await caller.aclose()
-        if pool is not None:
-            pool.close()
+    with contextlib.ExitStack() as cleanup:
+        cache = ResponseCache(rootdir / settings.cache_dir) if settings.cache else None
         if cache is not None:
-            cache.close()
+            cleanup.callback(cache.close)
+        if not settings.offline and any(m.provider == "local" for m in models.values()):
+            models = await asyncio.to_thread(_start_local, cleanup, models, _logprob_judges(runs))
+        caller = Caller(models, settings, cache)
+        try:
+            await _run_all(runs, caller, progress)
+        finally:
+            await caller.aclose()
+        hits = cache.hits if cache else 0
     return RunResults(
         rubrics=runs,
         models=models,
@@ -60,29 +62,53 @@ async def execute(
         started_at=started,
         duration_s=time.time() - started,
         calls=caller.calls,
-        cache_hits=cache.hits if cache else 0,
+        cache_hits=hits,
     )
 
 
-def _start_local(pool: object, models: dict[str, ModelConfig]) -> dict[str, ModelConfig]:
+def _logprob_judges(runs: list[RubricRun]) -> set[str]:
+    """Aliases that must serve logprobs: a local server only computes them when asked to."""
+    return {
+        g.model
+        for run in runs
+        for g in run.loaded.rubric.graders
+        if isinstance(g, ScoreModelGrader) and g.scoring == "logprobs"
+    }
+
+
+def _start_local(
+    cleanup: contextlib.ExitStack, models: dict[str, ModelConfig], logprobs: set[str]
+) -> dict[str, ModelConfig]:
+    """Start one llama.cpp server per model file; the stack stops them however the run ends."""
     from deltajudge.generation.local_server import (
         LocalServerPool,
         LocalServerSpec,
         embedded_model_path,
     )
 
-    assert isinstance(pool, LocalServerPool)
+    pool = cleanup.enter_context(LocalServerPool())
+    local = {a: m for a, m in models.items() if m.provider == "local"}
+    # Logprobs make llama.cpp compute logits at every prompt position (slow), so judges
+    # that need them get their own server; the servers split the cores between them
+    # instead of spinning against each other.
+    servers = len({(m.model_path, a in logprobs) for a, m in local.items()})
+    threads = max(1, (os.cpu_count() or 1) // servers)
     out = {}
     for alias, config in models.items():
         if config.provider == "local":
-            model_path = Path(config.model_path) if config.model_path else embedded_model_path()
             spec = LocalServerSpec(
-                model_path=model_path,
+                model_path=Path(config.model_path) if config.model_path else embedded_model_path(),
                 n_ctx=config.n_ctx,
-                n_threads=config.n_threads,
+                n_threads=config.n_threads or threads,
                 chat_format=config.chat_format,
+                logprobs=alias in logprobs,
             )
-            config = config.model_copy(update={"base_url": pool.ensure(spec, alias=alias)})
+            config = config.model_copy(
+                update={
+                    "base_url": pool.ensure(spec, alias=alias),
+                    "concurrency": config.concurrency or LOCAL_CONCURRENCY,
+                }
+            )
         out[alias] = config
     return out
 

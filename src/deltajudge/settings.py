@@ -8,10 +8,11 @@ API keys are never settings: a model names the environment variable that holds i
 
 from __future__ import annotations
 
+import datetime
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -120,21 +121,36 @@ def read_config_table(path: Path, nested: bool) -> dict[str, Any]:
     return table
 
 
+_ENV_PREFIX = "DELTAJUDGE_"
+
+
+def _is_scalar(annotation: Any) -> bool:
+    """``int``, ``str``, a ``Literal`` and optional forms (``str | None``): what env vars set."""
+    if get_origin(annotation) is Literal:
+        return True
+    kinds = set(get_args(annotation)) - {type(None)} if get_args(annotation) else {annotation}
+    return bool(kinds) and kinds <= {bool, int, float, str}
+
+
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, field in Settings.model_fields.items():
-        raw = environ.get(f"DELTAJUDGE_{name.upper()}")
-        if raw is not None and field.annotation in (bool, int, float, str):
+        raw = environ.get(f"{_ENV_PREFIX}{name.upper()}")
+        if raw is not None and _is_scalar(field.annotation):
             out[name] = _parse_scalar(raw)
     return out
 
 
 def _parse_scalar(raw: str) -> Any:
-    """Read a command-line value the way TOML would, falling back to a plain string."""
+    """Read a command-line value the way TOML would, falling back to a plain string.
+
+    TOML dates stay strings: ``api_version=2024-10-21`` is Azure's version, not a date.
+    """
     try:
-        return tomllib.loads(f"v = {raw}")["v"]
+        value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         return raw
+    return raw if isinstance(value, datetime.date | datetime.time) else value
 
 
 def set_dotted(table: dict[str, Any], dotted: str, value: Any) -> None:
@@ -169,17 +185,39 @@ def load_settings(
     """Merge file < environment < command line and validate once, naming the source on error."""
     found = find_config_file(rootdir, config_file)
     table: dict[str, Any] = read_config_table(*found) if found else {}
-    table.update(_env_overrides(dict(os.environ if environ is None else environ)))
+    from_env = _env_overrides(dict(os.environ if environ is None else environ))
+    table.update(from_env)
     for dotted, value in (overrides or {}).items():
         set_dotted(table, dotted, value)
     try:
         return Settings.model_validate(table)
     except ValidationError as exc:
-        raise config_error_from(exc, found[0] if found else None, table) from None
+        source = _source_of(exc.errors()[0]["loc"], from_env, overrides or {})
+        path = found[0] if found and source is None else None
+        raise config_error_from(exc, path, table, source=source) from None
+
+
+def _source_of(
+    loc: tuple[int | str, ...], from_env: dict[str, Any], overrides: dict[str, Any]
+) -> str | None:
+    """Where a bad value came from when it was not the file: a user who typed
+    ``--dj-set concurrenccy=4`` must not be sent to look for it in deltajudge.toml."""
+    parts = tuple(str(p) for p in loc)
+    for dotted in overrides:
+        keys = tuple(dotted.split("."))
+        if keys[: len(parts)] == parts or parts[: len(keys)] == keys:
+            return "the command line"
+    if parts and parts[0] in from_env:
+        return f"${_ENV_PREFIX}{parts[0].upper()}"
+    return None
 
 
 def config_error_from(
-    exc: ValidationError, path: Path | None, table: dict[str, Any]
+    exc: ValidationError,
+    path: Path | None,
+    table: dict[str, Any],
+    *,
+    source: str | None = None,
 ) -> ConfigError:
     first = exc.errors()[0]
     loc = ".".join(str(part) for part in first["loc"])
@@ -190,6 +228,8 @@ def config_error_from(
     else:
         message = f"{prefix}{loc}: {first['msg']} (got {first.get('input')!r})"
         hint = None
+    if source is not None:
+        message += f" (from {source})"
     more = len(exc.errors()) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
@@ -211,14 +251,15 @@ def _find_key_line(path: Path, loc: tuple[int | str, ...]) -> int | None:
     except OSError:
         return None
     key = str(loc[-1])
-    table_parts = [str(p) for p in loc[:-1]]
+    nested = any(line.strip().startswith("[tool.deltajudge") for line in lines)
+    table_parts = (["tool", "deltajudge"] if nested else []) + [str(p) for p in loc[:-1]]
     in_table = not table_parts
     for number, raw in enumerate(lines, start=1):
         text = raw.strip()
         if text.startswith("["):
             header = text.strip("[]").strip()
-            in_table = bool(table_parts) and header.endswith(".".join(table_parts))
-            if not in_table and header.endswith(".".join([*table_parts, key])):
+            in_table = bool(table_parts) and header == ".".join(table_parts)
+            if not in_table and header == ".".join([*table_parts, key]):
                 return number
             continue
         if in_table and text.split("=")[0].strip() == key:

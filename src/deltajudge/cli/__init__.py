@@ -66,7 +66,10 @@ def pytest_args(ns: argparse.Namespace, extra: Sequence[str]) -> list[str]:
     args += [a for model in ns.model for a in ("--dj-model", model)]
     args += [a for item in ns.set_ for a in ("--dj-set", item)]
     args += [flag for name, flag in _RUN_SWITCHES.items() if getattr(ns, name)]
-    return [*args, *extra]
+    # This process imported deltajudge before pytest could mark it for assertion
+    # rewriting; the plugin asserts nothing a user reads, so the warning is noise.
+    quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    return [*args, *quiet, *extra]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

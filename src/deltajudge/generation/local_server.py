@@ -19,7 +19,9 @@ Settings chosen for the server, and why:
 * The child's environment loses every variable the server would read as a setting
   (``PORT``, ``HOST``, ``API_KEY``, ``MODEL``, ``CONFIG_FILE``, …: pydantic-settings reads
   them case-insensitively and ``PORT``/``HOST`` even override the command line), so a
-  user's shell cannot redirect or lock our server.
+  user's shell cannot redirect or lock our server. (Our readiness probe also ignores
+  ``HTTP_PROXY``; an HTTP client talking to the returned URL must do the same, since
+  proxies from the environment are not bypassed for 127.0.0.1 unless ``NO_PROXY`` says so.)
 
 Process lifetime — what is guaranteed and what is not (POSIX only):
 
@@ -41,6 +43,7 @@ Process lifetime — what is guaranteed and what is not (POSIX only):
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import shutil
 import signal
@@ -59,8 +62,15 @@ from pathlib import Path
 from types import TracebackType
 
 from deltajudge.errors import LocalServerError
+from deltajudge.generation.local_model import embedded_model_path
 
-__all__ = ["GGUF_MAGIC", "LocalServerInfo", "LocalServerPool", "LocalServerSpec"]
+__all__ = [
+    "GGUF_MAGIC",
+    "LocalServerInfo",
+    "LocalServerPool",
+    "LocalServerSpec",
+    "embedded_model_path",
+]
 
 #: The first four bytes of every GGUF file.
 GGUF_MAGIC = b"GGUF"
@@ -114,9 +124,13 @@ class LocalServerSpec:
     n_ctx: int = 2048
     #: CPU threads for prompt and generation; None means every CPU this process may use.
     n_threads: int | None = None
-    #: llama-cpp-python chat format name; None uses the template stored in the GGUF file.
+    #: llama-cpp-python chat format for ``/v1/chat/completions``; None uses the template in
+    #: the GGUF file, or ``llama-2`` when it has none — as with the embedded model, whose
+    #: ``gemma`` format drops system messages. The embedded model is a *pretrained* model:
+    #: prompt it through ``/v1/completions`` with a few examples, not through chat.
     chat_format: str | None = None
     #: Serve ``logprobs``/``top_logprobs`` (needs ``logits_all``: more memory, slower prompts).
+    #: Without it, a request asking for logprobs gets HTTP 500, which clients retry.
     logprobs: bool = False
 
 
@@ -228,8 +242,13 @@ class LocalServerPool:
     def _start(self, spec: LocalServerSpec, alias: str) -> _Server:
         for _attempt in range(2):  # the free port we picked can be taken before the bind
             port = _free_port()
-            log_path = self._new_log_path(spec, port)
-            process = _spawn(spec, port, log_path)
+            try:
+                log_path = self._new_log_path(spec, port)
+                process = _spawn(spec, port, log_path)
+            except OSError as exc:  # unwritable log folder, no Python executable, …
+                raise LocalServerError(
+                    f"local model {alias!r}: cannot start the llama.cpp server: {exc}"
+                ) from exc
             try:
                 self._wait_until_ready(process, port, log_path, spec, alias)
             except _PortTaken:
@@ -375,7 +394,7 @@ def _probe(url: str, *, timeout_s: float) -> str | None:
             status: int = response.status
     except urllib.error.HTTPError as exc:
         return f"HTTP {exc.code} from {url}"
-    except (urllib.error.URLError, OSError) as exc:  # refused, reset, timed out
+    except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, not HTTP
         return f"{type(exc).__name__}: {exc}"
     return None if status == 200 else f"HTTP {status} from {url}"
 

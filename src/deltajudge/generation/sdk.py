@@ -29,6 +29,8 @@ async def send(
     except openai.APIStatusError as exc:
         raise CallError(f"HTTP {exc.status_code} from {config.model}: {_api_message(exc)}") from exc
     except openai.APITimeoutError as exc:
+        if "connect" in str(exc.__cause__ or "").lower():  # aiohttp: refused looks like a timeout
+            raise CallError(f"cannot reach {config.base_url or 'OpenAI'}: {exc.__cause__}") from exc
         raise CallError(f"timed out calling {config.model}") from exc
     except openai.APIConnectionError as exc:
         raise CallError(f"cannot reach {config.base_url or 'OpenAI'}: {exc}") from exc
@@ -114,6 +116,13 @@ async def _responses(
     response = await client.responses.create(model=config.model, input=payload["messages"], **extra)
     if response.error is not None:
         raise CallError(f"{config.model}: {response.error.message}")
+    for item in response.output or []:
+        for part in getattr(item, "content", None) or []:
+            if getattr(part, "type", None) == "refusal":
+                raise CallError(f"{config.model} refused: {part.refusal}")
+    if response.status == "incomplete":
+        reason = response.incomplete_details.reason if response.incomplete_details else "unknown"
+        raise CallError(f"{config.model} stopped before finishing ({reason})")
     logprobs = _responses_logprobs(response)
     usage = response.usage
     return CallResult(

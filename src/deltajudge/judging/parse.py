@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _SCORE = re.compile(r"score\W{0,3}\s*[:=]?\s*(-?\d+(?:\.\d+)?)", re.IGNORECASE)
+_BARE_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
 
 
@@ -30,11 +31,15 @@ class JudgeParseError(ValueError):
 
 def parse_judge_answer(text: str, field: str = "score") -> Parsed:
     stripped = _FENCE.sub("", text.strip())
-    obj = _as_object(stripped) or _last_object(stripped, field)
-    if obj is not None and field in obj:
+    obj = _as_object(stripped)
+    if obj is None or field not in obj:  # e.g. {"verdict": {"reasoning": ..., "score": 3}}
+        obj = _last_object(stripped, field)
+    if obj is not None:
         reasoning = obj.get("reasoning")
         return Parsed(obj[field], str(reasoning) if reasoning is not None else None)
     if field == "score":
+        if _BARE_NUMBER.fullmatch(stripped):  # a completions-style judge: "Score:" -> " 3"
+            return Parsed(float(stripped), None)
         matches = _SCORE.findall(stripped)
         if matches:
             return Parsed(float(matches[-1]), stripped)
@@ -64,6 +69,8 @@ def _last_object(text: str, field: str) -> dict[str, Any] | None:
 
 
 def as_score(value: Any, low: float, high: float) -> float:
+    if isinstance(value, bool):  # JSON true is not a score of 1
+        raise JudgeParseError(f"score {value!r} is not a number")
     try:
         score = float(value)
     except (TypeError, ValueError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -57,11 +58,11 @@ class ScoreModelGrader(_GraderBase):
     def _check_range(self) -> ScoreModelGrader:
         low, high = self.range
         if not low < high:
-            raise ValueError(f"range: expected [min, max] with min < max (got [{low}, {high}])")
+            raise ValueError(f"range: expected [min, max] with min < max (got [{low:g}, {high:g}])")
         if self.pass_threshold is not None and not low <= self.pass_threshold <= high:
             raise ValueError(
-                f"pass_threshold: expected a value inside range [{low}, {high}] "
-                f"(got {self.pass_threshold})"
+                f"pass_threshold: expected a value inside range [{low:g}, {high:g}] "
+                f"(got {self.pass_threshold:g})"
             )
         return self
 
@@ -332,8 +333,11 @@ def _rubric_error(
 ) -> RubricError:
     first = exc.errors()[0]
     where = _error_path(first["loc"])
-    position = nearest(positions, where)
     msg = first["msg"].removeprefix("Value error, ")
+    named = re.match(r"^([a-z_]+): (.*)$", msg, re.DOTALL)
+    if first["type"] == "value_error" and named:  # a validator naming its key: point at it
+        where, msg = (*where, named.group(1)), named.group(2)
+    position = nearest(positions, where)
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     elif first["type"] == "missing":

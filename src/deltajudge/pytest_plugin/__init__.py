@@ -7,6 +7,7 @@ it is cheap and silent: no openai, numpy or jinja2 until a rubric file is collec
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,13 +16,16 @@ from deltajudge.pytest_plugin.items import CaseItem, GateItem, RubricFile, is_ru
 from deltajudge.pytest_plugin.progress import ProgressLine
 from deltajudge.pytest_plugin.session import existing_evaluation
 
+if TYPE_CHECKING:
+    from deltajudge.reporting.model import Report
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    options.check_exclusive(config)
+    options.check(config)
     config.addinivalue_line("markers", "deltajudge: a deltajudge rubric case or gate")
 
 
@@ -68,6 +72,20 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 _PATHS = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def dj_report(request: pytest.FixtureRequest) -> Report:
+    """This session's `Report`, for custom checks on top of the rubric results."""
+    evaluation = existing_evaluation(request.config)
+    if evaluation is None or evaluation.report is None:
+        reason = evaluation.failure if evaluation is not None else None
+        pytest.fail(
+            f"no deltajudge results in this session{f' ({reason})' if reason else ''}: "
+            "collect the rubric files with this test: `deltajudge run rubrics/ evals/`",
+            pytrace=False,
+        )
+    return evaluation.report
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

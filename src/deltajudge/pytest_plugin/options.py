@@ -80,6 +80,16 @@ def config_file(config: pytest.Config) -> Path | None:
     return Path(value) if value else None
 
 
+def check(config: pytest.Config) -> None:
+    """Mistakes in our options are usage errors, found before collection starts."""
+    check_exclusive(config)
+    if config.getoption("dj_model") or config.getoption("dj_set"):
+        try:
+            overrides(config)
+        except ConfigError as exc:
+            raise pytest.UsageError(exc.render()) from None
+
+
 def check_exclusive(config: pytest.Config) -> None:
     if config.getoption("dj_offline") and config.getoption("dj_no_cache"):
         raise pytest.UsageError(

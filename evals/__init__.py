@@ -1,0 +1,1 @@
+"""The bundled suite's custom checks, on top of the rubric graders."""

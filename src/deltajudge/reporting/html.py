@@ -1,0 +1,194 @@
+"""``report.html``: one self-contained page a person reads to decide about a fine-tune.
+
+Everything comes from the `Report` (never a model or the network) and the page opens
+from ``file://`` with no connection: styles, the small sorting script and the charts
+(`deltajudge.reporting.svg`) are inline. Filtering and expanding cases are pure CSS and
+``<details>``, so only column sorting needs JavaScript.
+
+Safety: jinja2 autoescapes every data string; the only `Markup` we build (charts, word
+diffs) is assembled from `markupsafe.escape`-d pieces. On top of that, the page's
+Content-Security-Policy allows exactly our own stylesheet and script by hash, so even a
+string that slipped through unescaped could not run or load anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from functools import cache
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from deltajudge.reporting import markdown as words
+from deltajudge.reporting import svg
+from deltajudge.reporting.html_cases import case_columns, case_rows, model_classes, score_text
+from deltajudge.reporting.model import GraderInfo, ModelFigures, Report, RubricEntry
+
+_EMPTY = ModelFigures()
+_SECRET = re.compile(r"api[_-]?key|secret|password|authorization|bearer", re.IGNORECASE)
+
+
+@cache
+def _env() -> Environment:
+    env = Environment(
+        loader=PackageLoader("deltajudge.reporting", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(
+        num=words.num,
+        pct=words.pct,
+        p_text=words.p_text,
+        p_num=words.p_num,
+        ci_text=words.ci_text,
+        headline=words.headline,
+        verdict=words.verdict,
+        gate_bounds=words.gate_bounds,
+        excerpt=words.excerpt,
+        score=score_text,
+    )
+    return env
+
+
+@cache
+def _asset(name: str) -> tuple[Markup, str]:
+    """Our own stylesheet or script (not data, hence `Markup`) and its CSP source hash."""
+    text = _env().get_template(name).render()
+    digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+    return Markup(text), f"'sha256-{digest}'"
+
+
+def _domain(rubric: RubricEntry, grader: GraderInfo) -> tuple[float, float]:
+    """The grader's scale: its declared range, ±1 for pairwise preferences, else the data's."""
+    if grader.range is not None and len(grader.range) == 2:
+        return float(grader.range[0]), float(grader.range[1])
+    if grader.type == "pairwise":
+        return -1.0, 1.0
+    values = [
+        v
+        for c in rubric.cases
+        for s in c.samples.values()
+        if (v := s.scores.get(grader.name)) is not None
+    ]
+    low, high = min(values, default=0.0), max(values, default=1.0)
+    return (low, high) if high > low else (low - 1, high + 1)
+
+
+def _series(rubric: RubricEntry, grader: str, classes: dict[str, str]) -> list[svg.Series]:
+    """Each model's scores on ``grader`` with its answers' lengths, for histogram and scatter."""
+    series = []
+    for alias, css in classes.items():
+        pairs = [
+            (len(s.output_text), v)
+            for c in rubric.cases
+            if (s := c.samples.get(alias)) is not None and (v := s.scores.get(grader)) is not None
+        ]
+        if pairs:
+            series.append(svg.Series(alias, css, [v for _, v in pairs], [n for n, _ in pairs]))
+    return series
+
+
+def _grader_charts(rubric: RubricEntry, g: GraderInfo, key: str) -> dict[str, Markup]:
+    classes = model_classes(rubric)
+    domain = _domain(rubric, g)
+    means = [
+        svg.Interval(alias, f.mean, f.ci_low, f.ci_high, css)
+        for alias, css in classes.items()
+        if (f := rubric.models.get(alias, _EMPTY).graders.get(g.name)) is not None
+    ]
+    comps = [c for c in rubric.comparisons if c.grader == g.name]
+    deltas = [
+        svg.Interval(f"{c.candidate} − {c.baseline}", c.mean_delta, c.ci_low, c.ci_high,
+                     classes.get(c.candidate, "m1"))
+        for c in comps
+    ]  # fmt: skip
+    ends = [abs(v) for c in comps for v in (c.ci_low, c.ci_high, c.mean_delta) if v is not None]
+    reach = max([*ends, 0.5])
+    series = _series(rubric, g.name, classes)
+    unit = "preference over the baseline" if g.type == "pairwise" else "score"
+    return {
+        "means": svg.dot_whisker(
+            means, domain, testid=f"means-{key}", axis=f"mean {unit}",
+            title=f"{g.name}: mean {unit} per model with 95% CI",
+        ),
+        "deltas": svg.dot_whisker(
+            deltas, (-reach, reach), testid=f"deltas-{key}", zero_line=True,
+            axis="Δ mean", title=f"{g.name}: mean delta of each comparison, 95% CI",
+        ),
+        "histogram": svg.histogram(
+            series, domain, testid=f"hist-{key}", title=f"{g.name}: {unit} distribution per model"
+        ),
+        "scatter": svg.scatter(
+            series, domain, testid=f"scatter-{key}", title=f"{g.name}: answer length against {unit}"
+        ),
+    }  # fmt: skip
+
+
+def _charts(rubric: RubricEntry, index: int) -> dict[str, dict[str, Markup]]:
+    """Per grader: the overview's means and deltas, and the distributions' histogram/scatter."""
+    return {g.name: _grader_charts(rubric, g, f"{index}-{g.name}") for g in rubric.graders}
+
+
+def _roles(report: Report) -> dict[str, list[str]]:
+    roles: dict[str, list[str]] = {alias: [] for alias in report.models}
+    for r in report.rubrics:
+        found = [(r.baseline, "baseline")] + [(c, "candidate") for c in r.candidates]
+        found += [(g.model, "judge") for g in r.graders if g.model]
+        for alias, role in found:
+            if role not in roles.setdefault(alias, []):
+                roles[alias].append(role)
+    return roles
+
+
+def _params(params: dict[str, object]) -> str:
+    """``temperature=0.7, seed=1``. The report never holds a key; should one ever reach
+    ``params`` by mistake, it is still not printed."""
+    return ", ".join(
+        f"{k}={json.dumps(v, default=str)}" for k, v in params.items() if not _SECRET.search(k)
+    )
+
+
+def render_html(report: Report) -> str:
+    """The page as one string: overview, distributions, cases, run facts."""
+    css, css_hash = _asset("_style.css.j2")
+    js, js_hash = _asset("_script.js.j2")
+    csp = (
+        f"default-src 'none'; style-src {css_hash}; script-src {js_hash}; "
+        "img-src 'none'; base-uri 'none'; form-action 'none'"
+    )
+    rubrics = [
+        {
+            "entry": r,
+            "index": i,
+            "classes": model_classes(r),
+            "charts": _charts(r, i),
+            "columns": case_columns(r),
+            "rows": case_rows(r),
+        }
+        for i, r in enumerate(report.rubrics)
+    ]
+    gates = [g for r in report.rubrics for g in r.gates]
+    page = _env().get_template("report.html.j2")
+    return page.render(
+        report=report,
+        rubrics=rubrics,
+        gates_passed=sum(g.passed for g in gates),
+        gates_total=len(gates),
+        roles=_roles(report),
+        params=_params,
+        csp=csp,
+        css=css,
+        js=js,
+    )
+
+
+def write_html(report: Report, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(report), encoding="utf-8")
+    return path

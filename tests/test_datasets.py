@@ -1,0 +1,262 @@
+"""Data sets into cases: the three row shapes, stable ids, and ``path:line`` errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deltajudge.cases import Message, load_dataset
+from deltajudge.cases.case import stable_id
+from deltajudge.cases.datasets import detect_shape
+from deltajudge.errors import DatasetError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path: Path, *rows: dict[str, Any] | str, name: str = "data.jsonl") -> Path:
+    path = tmp_path / name
+    lines = [r if isinstance(r, str) else json.dumps(r) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _error(path: Path) -> DatasetError:
+    with pytest.raises(DatasetError) as info:
+        load_dataset(path)
+    return info.value
+
+
+def _preference(user: str, good: str = "good", bad: str = "bad") -> dict[str, Any]:
+    return {
+        "input": {
+            "messages": [
+                {"role": "system", "content": "Be kind."},
+                {"role": "user", "content": user},
+            ]
+        },
+        "preferred_output": [{"role": "assistant", "content": good}],
+        "non_preferred_output": [{"role": "assistant", "content": bad}],
+    }
+
+
+# -- shapes -------------------------------------------------------------------------------
+
+
+def test_preference_rows_ask_the_input_and_keep_both_answers(tmp_path: Path) -> None:
+    path = _write(tmp_path, _preference("Where is my parcel?", "Let me check!", "Wait."))
+
+    (case,) = load_dataset(path)
+
+    assert case.messages == (Message("system", "Be kind."), Message("user", "Where is my parcel?"))
+    assert (case.reference, case.rejected) == ("Let me check!", "Wait.")
+    assert case.prompt == "Where is my parcel?"
+    assert (case.source, case.line) == (path, 1)
+    assert case.item["preferred_output"][0]["content"] == "Let me check!"
+
+
+def test_chat_rows_hold_back_the_last_assistant_turn_as_the_reference(tmp_path: Path) -> None:
+    row = {
+        "messages": [
+            {"role": "system", "content": "Be kind."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello!"},
+            {"role": "user", "content": "Refund?"},
+            {"role": "assistant", "content": "Of course, happily!"},
+        ]
+    }
+    (case,) = load_dataset(_write(tmp_path, row))
+
+    assert case.reference == "Of course, happily!"
+    assert [m.content for m in case.messages] == ["Be kind.", "Hi", "Hello!", "Refund?"]
+    assert case.messages[-1].role == "user"  # what is sent ends with the user's turn
+    assert case.prompt == "Refund?"
+    assert case.rejected is None
+
+
+def test_chat_rows_without_a_final_assistant_turn_have_no_reference(tmp_path: Path) -> None:
+    (case,) = load_dataset(_write(tmp_path, {"messages": [{"role": "user", "content": "Hi"}]}))
+
+    assert (case.messages, case.reference) == ((Message("user", "Hi"),), None)
+
+
+def test_a_chat_row_that_is_only_an_assistant_turn_is_an_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"messages": [{"role": "assistant", "content": "orphan"}]})
+
+    error = _error(path)
+
+    assert error.render().startswith(f"{path}:1: messages: needs a user turn before")
+
+
+@pytest.mark.parametrize(
+    ("row", "reference"),
+    [
+        ({"input": "Hello?"}, None),
+        ({"prompt": "Hello?"}, None),
+        ({"input": "Hello?", "reference": "Hi!"}, "Hi!"),
+        ({"input": "Hello?", "ideal": "Hi!"}, "Hi!"),
+    ],
+)
+def test_prompt_rows_become_one_user_message(
+    tmp_path: Path, row: dict[str, Any], reference: str | None
+) -> None:
+    (case,) = load_dataset(_write(tmp_path, row))
+
+    assert case.messages == (Message("user", "Hello?"),)
+    assert case.reference == reference
+
+
+def test_content_given_as_typed_parts_is_flattened_to_text(tmp_path: Path) -> None:
+    parts = [{"type": "text", "text": "Hello "}, {"type": "text", "text": "there"}]
+    (case,) = load_dataset(_write(tmp_path, {"messages": [{"role": "user", "content": parts}]}))
+
+    assert case.prompt == "Hello there"
+
+
+@pytest.mark.parametrize(
+    ("row", "shape"),
+    [
+        (_preference("q"), "preference"),
+        ({"messages": []}, "chat"),
+        ({"input": "q"}, "prompt"),
+        ({"prompt": "q"}, "prompt"),
+        ({"input": {"messages": []}}, None),  # preference input without preferred_output
+        ({"question": "q"}, None),
+    ],
+)
+def test_detect_shape(row: dict[str, Any], shape: str | None) -> None:
+    assert detect_shape(row) == shape
+
+
+def test_the_bundled_good_vibes_test_split_is_preference_data() -> None:
+    cases = load_dataset(ROOT / "fixtures" / "good_vibes" / "test.jsonl")
+
+    assert len(cases) == 36
+    assert cases[0].id == "gv-test-001"
+    assert all(c.reference and c.rejected for c in cases)
+    assert all(c.messages[0].role == "system" and c.messages[-1].role == "user" for c in cases)
+
+
+# -- ids -------------------------------------------------------------------------------------
+
+
+def test_ids_are_the_given_id_or_a_stable_hash_of_what_is_asked(tmp_path: Path) -> None:
+    first = load_dataset(_write(tmp_path, {"id": 7, "input": "a"}, {"input": "b"}, {"input": "c"}))
+    again = load_dataset(_write(tmp_path, {"input": "c"}, {"input": "b"}, name="reordered.jsonl"))
+
+    assert first[0].id == "7"  # integer ids become strings
+    assert first[1].id == stable_id((Message("user", "b"),))
+    assert len(first[1].id) == 12 and int(first[1].id, 16) >= 0
+    assert {c.id for c in again} == {first[1].id, first[2].id}  # order does not matter
+    assert first[1].id != first[2].id
+
+
+def test_the_reference_is_not_part_of_the_hash_id(tmp_path: Path) -> None:
+    one = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "A"}]}
+    two = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "B"}]}
+
+    (a,) = load_dataset(_write(tmp_path, one, name="a.jsonl"))
+    (b,) = load_dataset(_write(tmp_path, two, name="b.jsonl"))
+
+    assert a.id == b.id == stable_id((Message("user", "q"),))
+
+
+def test_stable_ids_do_not_depend_on_the_process() -> None:
+    # Hard-coded: a cached answer and a baseline report find their case by this id, so
+    # it must survive Python versions, hash seeds and key order.
+    assert stable_id((Message("user", "hello"),)) == "666210238ffa"
+    assert stable_id((Message("system", "hello"),)) != "666210238ffa"
+
+
+# -- errors, each with path:line ---------------------------------------------------------------
+
+
+def test_bad_json_names_path_line_and_column(tmp_path: Path) -> None:
+    path = _write(tmp_path, {"input": "ok"}, "", '{"input": "missing quote}')
+
+    error = _error(path)
+
+    assert (error.path, error.line) == (path, 3)
+    assert error.render().startswith(f"{path}:3:")
+    assert "invalid JSON: Unterminated string" in error.message
+
+
+def test_blank_lines_are_skipped_but_counted(tmp_path: Path) -> None:
+    cases = load_dataset(_write(tmp_path, {"input": "a"}, "", "   ", {"input": "b"}))
+
+    assert [c.line for c in cases] == [1, 4]
+
+
+def test_a_row_that_is_not_an_object(tmp_path: Path) -> None:
+    error = _error(_write(tmp_path, {"input": "a"}, "[1, 2]"))
+
+    assert (error.line, error.message) == (2, "expected a JSON object per line")
+
+
+def test_an_unknown_first_row_lists_the_shapes(tmp_path: Path) -> None:
+    error = _error(_write(tmp_path, {"question": "a"}))
+
+    assert (error.line, error.message) == (1, "cannot tell the row format")
+    assert error.hint is not None and "preferred_output" in error.hint and '"prompt"' in error.hint
+
+
+def test_a_row_of_another_shape_than_the_first(tmp_path: Path) -> None:
+    error = _error(_write(tmp_path, _preference("a"), {"input": "b"}))
+
+    assert error.line == 2
+    assert error.message == "row is not a preference row like the first row of this file"
+    assert error.hint is not None and error.hint.startswith('expected {"input": {"messages"')
+
+
+def test_duplicate_ids(tmp_path: Path) -> None:
+    error = _error(
+        _write(tmp_path, {"id": "x", "input": "a"}, {"input": "b"}, {"id": "x", "input": "c"})
+    )
+
+    assert error.line == 3
+    assert error.message == "duplicate case id 'x' (first on line 1)"
+
+
+def test_duplicate_prompts_without_ids_collide_too(tmp_path: Path) -> None:
+    error = _error(_write(tmp_path, {"input": "same"}, {"input": "same"}))
+
+    assert error.line == 2 and error.message.startswith("duplicate case id")
+    assert error.hint == "give each row a unique 'id'"
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"input": "   "}, "expected 'input' or 'prompt' to be a non-empty string"),
+        ({"input": "a", "id": [1]}, "'id' must be a string or an integer"),
+        ({"messages": "hi"}, "messages: expected a non-empty list of messages"),
+        ({"messages": [{"content": "hi"}]}, "messages[0]: expected an object with 'role'"),
+        ({"messages": [{"role": "bot", "content": "hi"}]}, "messages[0].role: unknown role 'bot'"),
+    ],
+)
+def test_malformed_rows(tmp_path: Path, row: dict[str, Any], message: str) -> None:
+    error = _error(_write(tmp_path, row))
+
+    assert error.line == 1
+    assert error.message.startswith(message)
+
+
+def test_malformed_preference_output(tmp_path: Path) -> None:
+    row = _preference("q")
+    row["preferred_output"] = []
+
+    error = _error(_write(tmp_path, row))
+
+    assert error.message == "preferred_output: expected a non-empty list of messages"
+
+
+def test_empty_missing_and_undecodable_files(tmp_path: Path) -> None:
+    empty = _write(tmp_path, "")
+    binary = tmp_path / "latin1.jsonl"
+    binary.write_bytes('{"input": "caf\xe9"}\n'.encode("latin-1"))
+
+    assert _error(empty).message == "data set is empty"
+    assert _error(tmp_path / "nope.jsonl").message == "data set file not found"
+    assert _error(binary).message.startswith("not UTF-8 text")
