@@ -15,7 +15,6 @@ from pathlib import Path
 
 from deltajudge.engine import Progress, execute
 from deltajudge.errors import ConfigError, DeltajudgeError
-from deltajudge.gating.baseline import baseline_verdict, load_baseline
 from deltajudge.gating.gates import GateResult, evaluate_gates
 from deltajudge.gating.names import BASELINE_GATE
 from deltajudge.generation.models import resolve_models
@@ -110,6 +109,11 @@ class Evaluation:
         """Add the ``baseline`` gate to each rubric when a baseline report is given."""
         if self.settings.baseline is None:
             return
+        from deltajudge.gating.baseline import (  # deepdiff: only here
+            baseline_verdict,
+            load_baseline,
+        )
+
         old: Report | None = None
         problem = ""
         if self.settings.update_baseline:

@@ -25,7 +25,7 @@ from deltajudge.judging.rubric import (
 )
 from deltajudge.judging.rubric_names import PAIRED_METRICS
 from deltajudge.judging.templates import compile_template, context
-from deltajudge.judging.yaml_positions import nearest
+from deltajudge.judging.yaml_positions import dotted, nearest
 
 Positions = dict[tuple[int | str, ...], tuple[int, int]]
 Where = tuple[int | str, ...]
@@ -135,7 +135,7 @@ def _check_code(rubric: Rubric, path: Path, positions: Positions) -> None:
                 try:
                     load_python_function(spec)
                 except ValueError as exc:
-                    raise _error(path, positions, where, f"{_label(where)}.{exc}") from None
+                    raise _error(path, positions, where, f"{dotted(where)}.{exc}") from None
             elif isinstance(spec, TextSimilarityGrader) and spec.evaluation_metric != "cosine":
                 _require_metric(spec.evaluation_metric, path, positions, where)
 
@@ -151,17 +151,10 @@ def _require_metric(
             path,
             positions,
             where,
-            f"{_label(where)}.evaluation_metric: {metric} needs the {module} package",
+            f"{dotted(where)}.evaluation_metric: {metric} needs the {module} package",
         )
         error.hint = "pip install 'deltajudge[similarity]'"
         raise error from None
-
-
-def _label(where: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in where:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
 
 
 def _grader_templates(
@@ -198,7 +191,7 @@ def _check_templates(
 ) -> None:
     """Render every template for every case, so a missing variable fails now, not mid-run."""
     for where, source, pair in _templates(rubric):
-        label = _label(where)
+        label = dotted(where)
         extra = {"answer_a": "<answer a>", "answer_b": "<answer b>"} if pair else {}
         try:
             template = compile_template(source)

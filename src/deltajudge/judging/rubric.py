@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from deltajudge.errors import RubricError
-from deltajudge.judging.yaml_positions import load_with_positions, nearest
+from deltajudge.judging.yaml_positions import dotted, load_with_positions, nearest
 
 
 class _Strict(BaseModel):
@@ -300,13 +300,6 @@ def _error_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     return tuple(p for p in loc if not (isinstance(p, str) and (p in tags or "(" in p)))
 
 
-def _dotted(path: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
-
-
 def parse_rubric(
     text: str, path: Path
 ) -> tuple[Rubric, dict[tuple[int | str, ...], tuple[int, int]]]:
@@ -350,7 +343,7 @@ def _rubric_error(
         )
     elif "input" in first and first["type"] not in ("value_error",):
         msg += f" (got {first['input']!r})"
-    label = _dotted(where)
+    label = dotted(where)
     more = len(exc.errors()) - 1
     tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return RubricError(

@@ -39,3 +39,11 @@ def nearest(positions: dict[Path, Position], path: Path) -> Position | None:
         if found is not None:
             return found
     return None
+
+
+def dotted(path: Path) -> str:
+    """``("graders", 0, "range")`` -> ``graders[0].range``, as error messages spell it."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out

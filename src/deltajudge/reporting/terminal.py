@@ -4,24 +4,15 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
+from deltajudge.reporting.markdown import num, pct
 from deltajudge.reporting.model import Report, RubricEntry
-
-
-def _num(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return "—"
-    return f"{value:+.2f}" if signed else f"{value:.2f}"
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0%}"
 
 
 def _models_table(rubric: RubricEntry) -> str:
     rows = []
     for alias, figures in rubric.models.items():
         for grader, f in figures.graders.items():
-            rows.append([alias, grader, f.n, _num(f.mean), _pct(f.pass_rate), f.errors or ""])
+            rows.append([alias, grader, f.n, num(f.mean), pct(f.pass_rate), f.errors or ""])
     return tabulate(
         rows, headers=["model", "grader", "n", "mean", "pass rate", "errors"], disable_numparse=True
     )
@@ -30,14 +21,14 @@ def _models_table(rubric: RubricEntry) -> str:
 def _deltas_table(rubric: RubricEntry) -> str:
     rows = []
     for c in rubric.comparisons:
-        ci = f"[{_num(c.ci_low, True)}, {_num(c.ci_high, True)}]"
+        ci = f"[{num(c.ci_low, signed=True)}, {num(c.ci_high, signed=True)}]"
         p = "—" if c.p_value is None else f"{c.p_value:.3g}"
         rows.append(
             [
                 f"{c.candidate} vs {c.baseline}",
                 c.grader,
                 c.n,
-                _num(c.mean_delta, True),
+                num(c.mean_delta, signed=True),
                 ci,
                 p,
                 f"{c.wins}/{c.ties}/{c.losses}",
@@ -54,9 +45,9 @@ def _deltas_table(rubric: RubricEntry) -> str:
 def _noise_line(rubric: RubricEntry) -> str:
     noise = rubric.noise
     assert noise is not None
-    mdd = _num(noise.min_detectable_delta)
+    mdd = num(noise.min_detectable_delta)
     return (
-        f"  judge noise on {noise.grader}: sd {_num(noise.within_sd)} within an answer "
+        f"  judge noise on {noise.grader}: sd {num(noise.within_sd)} within an answer "
         f"({noise.answers} answers x {noise.repeats}); smallest delta {rubric.cases_selected} "
         f"cases can detect: {mdd}"
     )
