@@ -1,0 +1,81 @@
+"""The offline default's building blocks: the completions prompt template and the
+fallback to the embedded model when an alias has neither an endpoint nor a key."""
+
+from __future__ import annotations
+
+import pytest
+
+from deltajudge.errors import ConfigError
+from deltajudge.generation.caller import render_prompt
+from deltajudge.generation.models import LOCAL_FALLBACK_LABEL, resolve_models
+from deltajudge.settings import Settings
+
+MESSAGES = (
+    {"role": "system", "content": "You are a support agent."},
+    {"role": "user", "content": "Where is my order?"},
+    {"role": "assistant", "content": "Let me check."},
+    {"role": "user", "content": "It is #123."},
+)
+
+
+def test_template_sees_system_prompt_and_the_last_user_turn() -> None:
+    text = render_prompt("{{ system }}|{{ prompt }}", MESSAGES)
+    assert text == "You are a support agent.|It is #123."
+
+
+def test_template_sees_the_conversation_without_the_system_turn() -> None:
+    template = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}Agent:"
+    text = render_prompt(template, MESSAGES)
+    assert text == "user: Where is my order?\nassistant: Let me check.\nuser: It is #123.\nAgent:"
+
+
+def test_template_with_an_undefined_variable_is_an_error() -> None:
+    import jinja2
+
+    with pytest.raises(jinja2.UndefinedError, match="customer"):
+        render_prompt("{{ customer }}", MESSAGES)
+
+
+def _settings(**model: object) -> Settings:
+    return Settings.model_validate(
+        {
+            "local_fallback": True,
+            "models": {
+                "judge": {
+                    "model": "gpt-4.1-2025-04-14",
+                    "local": {"api": "completions", "prompt_template": "{{ prompt }}\nScore:"},
+                    **model,
+                }
+            },
+        }
+    )
+
+
+def test_no_key_and_no_endpoint_falls_back_to_the_embedded_model() -> None:
+    resolved = resolve_models(_settings(), ["judge"], environ={})["judge"]
+    assert resolved.provider == "local"
+    assert resolved.api == "completions"
+    assert resolved.prompt_template == "{{ prompt }}\nScore:"
+    assert resolved.label == LOCAL_FALLBACK_LABEL
+
+
+def test_a_key_keeps_the_configured_model() -> None:
+    resolved = resolve_models(_settings(), ["judge"], environ={"OPENAI_API_KEY": "sk-x"})["judge"]
+    assert (resolved.provider, resolved.model, resolved.api) == (
+        "openai",
+        "gpt-4.1-2025-04-14",
+        "chat",
+    )
+
+
+def test_an_endpoint_of_its_own_never_falls_back() -> None:
+    settings = _settings(base_url="http://127.0.0.1:8000/v1")
+    resolved = resolve_models(settings, ["judge"], environ={})["judge"]
+    assert resolved.provider == "openai"
+    assert resolved.base_url == "http://127.0.0.1:8000/v1"
+
+
+def test_without_fallback_a_missing_key_names_the_alias_and_the_variable() -> None:
+    settings = _settings(api_key_env="MY_JUDGE_KEY").model_copy(update={"local_fallback": False})
+    with pytest.raises(ConfigError, match=r"'judge'.*\$MY_JUDGE_KEY"):
+        resolve_models(settings, ["judge"], environ={})
