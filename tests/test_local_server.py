@@ -235,7 +235,7 @@ def test_ctrl_c_while_starting_stops_the_half_started_server(
     def interrupted(url: str, *, timeout_s: float) -> str | None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(local_server, "_probe", interrupted)
+    monkeypatch.setattr(local_server, "probe", interrupted)
     before = _server_children()
     pool = LocalServerPool()
     with pytest.raises(KeyboardInterrupt):

@@ -11,18 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from deltajudge.cases import Case
+from deltajudge.constants import BOOTSTRAP_SEED
 from deltajudge.errors import CallError
 from deltajudge.generation.cache import ResponseCache
 from deltajudge.generation.caller import Caller
 from deltajudge.generation.request import ModelRequest
 from deltajudge.judging.graders import GraderFn, PairGraderFn, build_grader, build_pair_grader
-from deltajudge.judging.noise import measure_noise
+from deltajudge.judging.model_graders import score_model
 from deltajudge.judging.rubric import PairwiseGrader, Rubric, ScoreModelGrader
 from deltajudge.judging.types import Grade, Sample
 from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage
@@ -233,3 +235,48 @@ async def _safe_grade(pending: Awaitable[Grade]) -> Grade:
         return await pending
     except Exception as exc:  # reported on the case, with its type
         return Grade(error=f"grader raised {type(exc).__name__}: {exc}")
+
+
+# --- noise_check: re-judge a sample of answers to measure the judge's own spread ---
+# Users' first complaint about LLM judges is that the same answer scores differently on
+# two runs; measuring that spread says how big a delta this many cases can detect.
+# Repeats use a different cache key (a repeat index), so they are real new judgments.
+
+
+def noise_grader(rubric: Rubric) -> ScoreModelGrader:
+    check = rubric.noise_check
+    assert check is not None
+    for grader in rubric.graders:
+        if isinstance(grader, ScoreModelGrader) and (check.grader in (None, grader.name)):
+            return grader
+    raise ValueError("noise_check needs a score_model grader")
+
+
+async def measure_noise(run: RubricRun, caller: Caller) -> None:
+    rubric = run.loaded.rubric
+    check = rubric.noise_check
+    assert check is not None
+    spec = noise_grader(rubric)
+    usable = [
+        (case_id, alias)
+        for case_id, result in run.cases.items()
+        for alias in rubric.models
+        if (grade := result.grade(alias, spec.name)) is not None and grade.ok
+    ]
+    case_ids = sorted({case_id for case_id, _ in usable})
+    chosen = set(random.Random(BOOTSTRAP_SEED).sample(case_ids, min(check.cases, len(case_ids))))
+    targets = [(c, a) for c, a in usable if c in chosen]
+    repeats = [score_model(spec, caller, repeat=r) for r in range(1, check.repeats)]
+
+    async def rejudge(case_id: str, alias: str) -> None:
+        result = run.cases[case_id]
+        grades = await asyncio.gather(
+            *(grader(result.case, result.samples[alias]) for grader in repeats)
+        )
+        first = result.grade(alias, spec.name)
+        assert first is not None and first.score is not None
+        scores = [first.score] + [g.score for g in grades if g.ok and g.score is not None]
+        run.noise[(case_id, alias)] = scores
+
+    run.noise_grader = spec.name
+    await asyncio.gather(*(rejudge(c, a) for c, a in targets))

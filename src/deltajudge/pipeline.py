@@ -109,7 +109,7 @@ class Evaluation:
         """Add the ``baseline`` gate to each rubric when a baseline report is given."""
         if self.settings.baseline is None:
             return
-        from deltajudge.gating.baseline import (  # deepdiff: only here
+        from deltajudge.reporting.compare import (  # deepdiff: only here
             baseline_verdict,
             load_baseline,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deltajudge.gating.baseline import compare_reports, load_baseline
+from deltajudge.reporting.compare import compare_reports, load_baseline
 from deltajudge.reporting.html import write_html
 from deltajudge.reporting.markdown import write_markdown
 

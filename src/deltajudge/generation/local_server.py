@@ -42,27 +42,28 @@ Process lifetime — what is guaranteed and what is not (POSIX only):
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 import weakref
-from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 
 from deltajudge.errors import LocalServerError
 from deltajudge.generation.local_model import embedded_model_path
+from deltajudge.generation.local_process import (
+    HOST,
+    cpu_count,
+    log_tail,
+    probe,
+    spawn,
+    stop_processes,
+)
+from deltajudge.generation.local_process import free_port as _free_port  # tests swap it
 
 __all__ = [
     "GGUF_MAGIC",
@@ -75,37 +76,10 @@ __all__ = [
 #: The first four bytes of every GGUF file.
 GGUF_MAGIC = b"GGUF"
 
-_HOST = "127.0.0.1"
-_LOG_TAIL_LINES = 20
-_STOP_GRACE_S = 5.0
-_REAP_TIMEOUT_S = 5.0
 _PROBE_TIMEOUT_S = 2.0
 _POLL_FIRST_S = 0.02
 _POLL_MAX_S = 0.25
 _PORT_IN_USE = "address already in use"
-
-# Runs in the child as ``python -c``: argv[1] is our PID, the rest is the server's command
-# line. The watchdog thread is what stops an orphan when the parent dies without cleaning up.
-_CHILD_BOOTSTRAP = """\
-import os, runpy, signal, sys, threading, time
-
-parent = int(sys.argv[1])
-
-def watch_parent():
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os.killpg(os.getpgrp(), signal.SIGKILL)
-
-threading.Thread(target=watch_parent, name="parent-watchdog", daemon=True).start()
-
-from llama_cpp.server.settings import Settings
-
-for name in list(os.environ):
-    if name.lower() in Settings.model_fields or name.lower() == "config_file":
-        del os.environ[name]
-sys.argv = ["llama_cpp.server", *sys.argv[2:]]
-runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-"""
 
 
 @dataclass(frozen=True)
@@ -171,7 +145,7 @@ class _PoolState:
             return  # a forked copy of the pool: those servers are not ours to stop
         processes = [server.process for server in self.servers.values()]
         self.servers.clear()
-        _stop_processes(processes)
+        stop_processes(processes)
         if self.temp_log_dir is not None:
             shutil.rmtree(self.temp_log_dir, ignore_errors=True)
             self.temp_log_dir = None
@@ -244,7 +218,7 @@ class LocalServerPool:
             port = _free_port()
             try:
                 log_path = self._new_log_path(spec, port)
-                process = _spawn(spec, port, log_path)
+                process = spawn(_server_args(spec, port), log_path)
             except OSError as exc:  # unwritable log folder, no Python executable, …
                 raise LocalServerError(
                     f"local model {alias!r}: cannot start the llama.cpp server: {exc}"
@@ -252,12 +226,12 @@ class LocalServerPool:
             try:
                 self._wait_until_ready(process, port, log_path, spec, alias)
             except _PortTaken:
-                _stop_processes([process])
+                stop_processes([process])
                 continue
             except BaseException:  # timeout, crash, Ctrl-C: never leave it running
-                _stop_processes([process])
+                stop_processes([process])
                 raise
-            return _Server(process, f"http://{_HOST}:{port}/v1", log_path, spec, {alias})
+            return _Server(process, f"http://{HOST}:{port}/v1", log_path, spec, {alias})
         raise LocalServerError(
             f"local model {alias!r}: two free ports were taken by other programs before the "
             f"server could bind them; see {log_path}"
@@ -281,21 +255,21 @@ class LocalServerPool:
         alias: str,
     ) -> None:
         what = f"local model {alias!r} ({spec.model_path})"
-        url = f"http://{_HOST}:{port}/v1/models"
+        url = f"http://{HOST}:{port}/v1/models"
         deadline = time.monotonic() + self._startup_timeout_s
         delay = _POLL_FIRST_S
         last_problem = "no answer yet"
         while (remaining := deadline - time.monotonic()) > 0:
             code = process.poll()
             if code is not None:
-                tail = _log_tail(log_path)
+                tail = log_tail(log_path)
                 if _PORT_IN_USE in tail.lower():
                     raise _PortTaken
                 raise LocalServerError(
                     f"{what}: the llama.cpp server exited with code {code} before it was "
                     f"ready. Last lines of {log_path}:\n{tail}"
                 )
-            problem = _probe(url, timeout_s=min(remaining, _PROBE_TIMEOUT_S))
+            problem = probe(url, timeout_s=min(remaining, _PROBE_TIMEOUT_S))
             if problem is None:
                 return
             last_problem = problem
@@ -304,7 +278,7 @@ class LocalServerPool:
         raise LocalServerError(
             f"{what}: the llama.cpp server did not answer GET /v1/models within "
             f"{self._startup_timeout_s:g} s ({last_problem}). Last lines of {log_path}:\n"
-            f"{_log_tail(log_path)}"
+            f"{log_tail(log_path)}"
         )
 
 
@@ -333,28 +307,14 @@ def _normalise(spec: LocalServerSpec, alias: str) -> LocalServerSpec:
         raise LocalServerError(f"{what}: n_ctx must be 0 (model maximum) or more, not {spec.n_ctx}")
     if spec.n_threads is not None and spec.n_threads < 1:
         raise LocalServerError(f"{what}: n_threads must be at least 1, not {spec.n_threads}")
-    return replace(spec, model_path=path.resolve(), n_threads=spec.n_threads or _cpu_count())
-
-
-def _cpu_count() -> int:
-    """CPUs this process may run on (a container's limit, not the host's core count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((_HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return replace(spec, model_path=path.resolve(), n_threads=spec.n_threads or cpu_count())
 
 
 def _server_args(spec: LocalServerSpec, port: int) -> list[str]:
-    threads = str(spec.n_threads or _cpu_count())
+    threads = str(spec.n_threads or cpu_count())
     args = [
         "--model", str(spec.model_path),
-        "--host", _HOST,
+        "--host", HOST,
         "--port", str(port),
         "--n_ctx", str(spec.n_ctx),
         "--n_threads", threads,
@@ -367,63 +327,3 @@ def _server_args(spec: LocalServerSpec, port: int) -> list[str]:
     if spec.chat_format is not None:
         args += ["--chat_format", spec.chat_format]
     return args
-
-
-def _spawn(spec: LocalServerSpec, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-c", _CHILD_BOOTSTRAP, str(os.getpid()), *_server_args(spec, port)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # so the log tail is current on failure
-    with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-
-
-# Loopback must never go through an HTTP proxy from the environment.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _probe(url: str, *, timeout_s: float) -> str | None:
-    """None when the server answers 200, else a short description of what went wrong."""
-    try:
-        with _opener.open(url, timeout=timeout_s) as response:
-            status: int = response.status
-    except urllib.error.HTTPError as exc:
-        return f"HTTP {exc.code} from {url}"
-    except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, not HTTP
-        return f"{type(exc).__name__}: {exc}"
-    return None if status == 200 else f"HTTP {status} from {url}"
-
-
-def _log_tail(log_path: Path, lines: int = _LOG_TAIL_LINES) -> str:
-    try:
-        with log_path.open(encoding="utf-8", errors="replace") as log:
-            return "".join(deque(log, maxlen=lines)).rstrip() or "(the log is empty)"
-    except OSError as exc:
-        return f"(cannot read the log: {exc})"
-
-
-def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    if process.poll() is None:  # once reaped, the group id may belong to someone else
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, sig)
-
-
-def _stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM every group, wait up to `_STOP_GRACE_S` in total, SIGKILL what is left."""
-    for process in processes:
-        _signal_group(process, signal.SIGTERM)
-    deadline = time.monotonic() + _STOP_GRACE_S
-    try:
-        for process in processes:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-    finally:  # even when Ctrl-C interrupts the grace period
-        for process in processes:
-            _signal_group(process, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=_REAP_TIMEOUT_S)

@@ -1,4 +1,5 @@
-"""Regression gating across runs, the way snapshot plugins do it.
+"""What changed between two reports: regression gating across runs, the way snapshot
+plugins do it, and ``deltajudge diff``.
 
 An accepted ``report.json`` is the baseline. This run fails its ``baseline`` gate when an
 aggregate (a model's mean on a grader) fell by more than the tolerance; the failure
