@@ -195,3 +195,32 @@ def scores_by_marker(markers: Mapping[str, float]) -> list[Rule]:
         Rule(judge=True, contains=marker, reply=judge_json(score, f"saw {marker}"))
         for marker, score in markers.items()
     ]
+
+
+# -- reading item outcomes; scores per case (judging, gates, baselines and CLI tests) -------
+
+
+def item_reports(result: pytest.RunResult) -> dict[str, pytest.TestReport]:
+    """Each item's report, keyed by its name (what follows the last ``::``): the call
+    phase, or the setup phase when that failed. In-process runs only (pytester keeps
+    their hook recorder on the result)."""
+    reports: dict[str, pytest.TestReport] = {}
+    recorder = result.reprec  # type: ignore[attr-defined]
+    for report in recorder.getreports("pytest_runtest_logreport"):
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            reports[report.nodeid.rsplit("::", 1)[-1]] = report
+    return reports
+
+
+def item_outcomes(result: pytest.RunResult) -> dict[str, str]:
+    return {name: report.outcome for name, report in item_reports(result).items()}
+
+
+def case_score_rules(prompts: Mapping[str, str], **scores: Sequence[float]) -> list[Rule]:
+    """Judge rules scoring each alias's default answer per case: ``base=[1, 2, 2]`` gives
+    "[base-m] <first prompt>" a 1, and so on, in the order of ``prompts``."""
+    return [
+        Rule(judge=True, contains=f"[{alias}-m] {prompt}", reply=judge_json(score))
+        for alias, values in scores.items()
+        for prompt, score in zip(prompts.values(), values, strict=True)
+    ]

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from deltajudge.constants import (
     DEFAULT_API_KEY_ENV,
@@ -88,6 +88,15 @@ class Settings(_Strict):
     baseline: str | None = None
     update_baseline: bool = False
     baseline_tolerance: float = Field(default=0.1, ge=0)
+
+    @model_validator(mode="after")
+    def _update_needs_a_path(self) -> Settings:
+        if self.update_baseline and self.baseline is None:
+            raise ValueError(
+                "update_baseline: --dj-update-baseline needs a path to write: "
+                "add --dj-baseline PATH (or `baseline = PATH` in the config)"
+            )
+        return self
 
 
 def find_config_file(rootdir: Path, explicit: Path | None = None) -> tuple[Path, bool] | None:

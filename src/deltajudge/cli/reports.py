@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deltajudge.reporting.compare import compare_reports, load_baseline
+from deltajudge.reporting.compare import compare_reports, load_report
 from deltajudge.reporting.html import write_html
 from deltajudge.reporting.markdown import write_markdown
 
 
 def rerender(report_path: Path, out: Path | None) -> int:
-    report = load_baseline(report_path)
+    report = load_report(report_path)
     directory = out or report_path.parent
     directory.mkdir(parents=True, exist_ok=True)
     for path in (
@@ -23,12 +23,6 @@ def rerender(report_path: Path, out: Path | None) -> int:
 
 def diff(old_path: Path, new_path: Path) -> int:
     """Exit 1 when something changed, like diff(1), so scripts can branch on it."""
-    changes = compare_reports(load_baseline(old_path), load_baseline(new_path))
-    changed = False
-    for rubric in changes:
-        lines = rubric.lines(tolerance=0.0)
-        changed |= len(lines) > 1
-        print("\n".join(lines))
-    if not changes:
-        print("no rubric in common")
-    return 1 if changed else 0
+    lines = compare_reports(load_report(old_path), load_report(new_path)).lines()
+    print("\n".join(lines) if lines else "no changes")
+    return 1 if lines else 0

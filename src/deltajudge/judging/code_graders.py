@@ -101,7 +101,8 @@ def similarity_function(metric: str) -> Callable[[str, str], float]:
     if metric == "bleu":
         import sacrebleu
 
-        return lambda a, b: float(sacrebleu.sentence_bleu(a, [b]).score) / 100.0
+        # sacrebleu can return 100.00000000000004 for a perfect match: keep 0-1 exact.
+        return lambda a, b: min(1.0, float(sacrebleu.sentence_bleu(a, [b]).score) / 100.0)
     from rouge_score import rouge_scorer
 
     kind = "rougeL" if metric == "rouge_l" else f"rouge{metric[-1]}"

@@ -87,6 +87,15 @@ def _check_references(rubric: Rubric, path: Path, positions: Positions) -> None:
                     ("gates", index, key),
                     f"gates[{index}].{key}: {alias!r} is not one of models {rubric.models}",
                 )
+        target = gate.candidate or gate.model
+        if gate.metric in PAIRED_METRICS and target == rubric.baseline:
+            raise _error(
+                path,
+                positions,
+                ("gates", index, "model" if gate.model else "candidate"),
+                f"gates[{index}]: {gate.metric} compares a candidate with the baseline; "
+                f"{target!r} is the baseline",
+            )
         if gate.metric in PAIRED_METRICS and len(rubric.models) < 2:
             raise _error(
                 path,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -28,6 +29,8 @@ from deltajudge.judging.templates import context, render
 from deltajudge.judging.types import Grade, Sample
 
 GraderFn = Callable[[Case, Sample], Awaitable[Grade]]
+
+_PLAIN_INTEGER = re.compile(r"-?[0-9]+")
 
 #: Top tokens asked for when ``scoring: logprobs`` (the most OpenAI serves).
 TOP_LOGPROBS = 20
@@ -176,8 +179,11 @@ def weighted_score(positions: tuple[dict[str, float], ...], low: float, high: fl
         weights: dict[int, float] = {}
         for token, logprob in top.items():
             text = token.strip()
-            if text.lstrip("-").isdigit() and low <= int(text) <= high:
-                weights[int(text)] = weights.get(int(text), 0.0) + math.exp(logprob)
+            if not _PLAIN_INTEGER.fullmatch(text):  # "²" is a digit to str.isdigit, not to int()
+                continue
+            value = int(text)
+            if low <= value <= high:
+                weights[value] = weights.get(value, 0.0) + math.exp(logprob)
         total = sum(weights.values())
         if total > 0:
             return sum(value * p for value, p in weights.items()) / total

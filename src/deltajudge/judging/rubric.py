@@ -177,6 +177,20 @@ class MultiGrader(_GraderBase):
     calculate_output: str
     pass_threshold: float | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _name_from_key(cls, data: Any) -> Any:
+        """A sub-grader's key is its name: ``{tone: {type: score_model, ...}}`` suffices."""
+        if isinstance(data, dict) and isinstance(data.get("graders"), dict):
+            data = {
+                **data,
+                "graders": {
+                    key: {"name": key, **sub} if isinstance(sub, dict) else sub
+                    for key, sub in data["graders"].items()
+                },
+            }
+        return data
+
     @property
     def pass_threshold_value(self) -> float | None:
         return self.pass_threshold

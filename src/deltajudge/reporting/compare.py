@@ -54,6 +54,8 @@ class RubricChanges:
                 flag = "  FELL" if a.delta < -tolerance else ""
                 move = f"{a.old:.3f} -> {a.new:.3f} ({a.delta:+.3f})"
                 out.append(f"  mean {a.model}/{a.grader}: {move}{flag}")
+            elif a.old != a.new:  # a figure appeared or vanished (no scored case, or removed)
+                out.append(f"  mean {a.model}/{a.grader}: {_shown(a.old)} -> {_shown(a.new)}")
         for title, items in (
             ("cases added", self.cases_added),
             ("cases removed", self.cases_removed),
@@ -66,6 +68,10 @@ class RubricChanges:
         return out
 
 
+def _shown(value: float | None) -> str:
+    return "none" if value is None else f"{value:.3f}"
+
+
 def load_baseline(path: Path) -> Report:
     """The accepted report, or a `ConfigError` that says what to do about it."""
     if not path.is_file():
@@ -74,6 +80,13 @@ def load_baseline(path: Path) -> Report:
             path=path,
             hint="accept a run first: pytest ... --dj-baseline PATH --dj-update-baseline",
         )
+    return load_report(path, role="baseline")
+
+
+def load_report(path: Path, role: str = "report") -> Report:
+    """A saved report.json, or a `ConfigError` naming the file and the problem."""
+    if not path.is_file():
+        raise ConfigError("report not found", path=path, hint="give the path of a report.json")
     try:
         report = Report.model_validate_json(path.read_text(encoding="utf-8"))
     except ValidationError as exc:
@@ -82,10 +95,10 @@ def load_baseline(path: Path) -> Report:
         ) from None
     if report.schema_version != REPORT_SCHEMA_VERSION:
         raise ConfigError(
-            f"baseline has schema_version {report.schema_version}; this deltajudge writes "
+            f"{role} has schema_version {report.schema_version}; this deltajudge writes "
             f"{REPORT_SCHEMA_VERSION}",
             path=path,
-            hint="re-accept the baseline with --dj-update-baseline",
+            hint="re-accept the baseline with --dj-update-baseline" if role == "baseline" else None,
         )
     return report
 
@@ -102,13 +115,11 @@ def _case_view(rubric: RubricEntry) -> dict[str, Any]:
 
 def compare_rubric(old: RubricEntry, new: RubricEntry) -> RubricChanges:
     changes = RubricChanges(rubric=new.name)
-    for alias, figures in new.models.items():
-        for grader, now in figures.graders.items():
-            before = old.models.get(alias)
-            was = before.graders.get(grader) if before else None
-            changes.aggregates.append(
-                AggregateChange(alias, grader, was.mean if was else None, now.mean)
-            )
+    pairs = {(a, g) for r in (old, new) for a, f in r.models.items() for g in f.graders}
+    for alias, grader in sorted(pairs):
+        changes.aggregates.append(
+            AggregateChange(alias, grader, _mean(old, alias, grader), _mean(new, alias, grader))
+        )
     diff = DeepDiff(_case_view(old), _case_view(new), view="tree")
     for kind, nodes in diff.items():
         for node in nodes:
@@ -126,9 +137,36 @@ def compare_rubric(old: RubricEntry, new: RubricEntry) -> RubricChanges:
     return changes
 
 
-def compare_reports(old: Report, new: Report) -> list[RubricChanges]:
+def _mean(rubric: RubricEntry, alias: str, grader: str) -> float | None:
+    figures = rubric.models.get(alias)
+    found = figures.graders.get(grader) if figures else None
+    return found.mean if found else None
+
+
+@dataclass
+class ReportChanges:
+    rubrics: list[RubricChanges]
+    rubrics_added: list[str]
+    rubrics_removed: list[str]
+
+    def lines(self) -> list[str]:
+        out = [f"rubric added: {name}" for name in self.rubrics_added]
+        out += [f"rubric removed: {name}" for name in self.rubrics_removed]
+        for rubric in self.rubrics:
+            lines = rubric.lines(tolerance=0.0)
+            if len(lines) > 1:
+                out += lines
+        return out
+
+
+def compare_reports(old: Report, new: Report) -> ReportChanges:
     before = {r.name: r for r in old.rubrics}
-    return [compare_rubric(before[r.name], r) for r in new.rubrics if r.name in before]
+    after = {r.name: r for r in new.rubrics}
+    return ReportChanges(
+        rubrics=[compare_rubric(before[name], r) for name, r in after.items() if name in before],
+        rubrics_added=[name for name in after if name not in before],
+        rubrics_removed=[name for name in before if name not in after],
+    )
 
 
 def baseline_verdict(old: Report, rubric: RubricEntry, tolerance: float) -> tuple[bool, str]:

@@ -1,0 +1,234 @@
+"""The ``deltajudge`` command: ``run`` is pytest with the ``--dj-*`` options filled in (same
+numbers, same exit code), ``report`` re-renders a saved report, ``diff`` compares two,
+and JUnit XML carries each case's scores for CI dashboards."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import PROMPTS, Project, case_score_rules, rubric_text
+from deltajudge.cli import main
+
+#: deltas [2, 1, 0]: mean_delta 1, so `lift` passes and `big-lift` fails.
+SCORES = {"base": [1, 2, 1], "cand": [3, 3, 1]}
+GATES = (
+    "  - {name: lift, metric: mean_delta, grader: quality, min: 1}\n"
+    "  - {name: big-lift, metric: mean_delta, grader: quality, min: 3}\n"
+)
+
+
+def _project(project: Project) -> None:
+    project.server.set_rules(case_score_rules(PROMPTS, **SCORES))
+    project.write(rubric_text(gates=GATES))
+
+
+def _figures(report: dict[str, Any]) -> dict[str, Any]:
+    """What a run concluded, without what differs between two runs of it (timing, cache)."""
+    (rubric,) = report["rubrics"]
+    return {
+        "models": rubric["models"],
+        "comparisons": rubric["comparisons"],
+        "gates": rubric["gates"],
+        "cases": [
+            (c["id"], {a: (s["output_text"], s["scores"]) for a, s in c["samples"].items()})
+            for c in rubric["cases"]
+        ],
+    }
+
+
+def _read(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+# -- run ----------------------------------------------------------------------------------------
+
+
+def test_run_gives_the_same_report_and_exit_code_as_pytest(project: Project) -> None:
+    _project(project)
+    by_pytest = project.run("--dj-report-dir", "out/pytest")
+    assert project.server.count() == 12
+
+    by_cli = subprocess.run(
+        [
+            *(sys.executable, "-m", "deltajudge.cli", "run", "rubrics"),
+            *("--config", "deltajudge.toml", "--report-dir", "out/cli"),
+            *("--cache-dir", ".cli-cache", "--no-progress"),
+            *("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:asyncio"),
+        ],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert by_pytest.ret == pytest.ExitCode.TESTS_FAILED  # big-lift: 1 < 3
+    assert by_cli.returncode == int(by_pytest.ret), by_cli.stdout + by_cli.stderr
+    assert "4 passed" in by_cli.stdout and "1 failed" in by_cli.stdout
+    assert "gate failed: big-lift" in by_cli.stdout
+    assert project.server.count() == 24  # its own cache dir: every call made again
+    assert (project.path / ".cli-cache" / "cache.sqlite3").is_file()
+    from_pytest = _read(project.path / "out" / "pytest" / "report.json")
+    from_cli = _read(project.path / "out" / "cli" / "report.json")
+    assert _figures(from_cli) == _figures(from_pytest)
+    assert _figures(from_cli)["comparisons"][0]["mean_delta"] == pytest.approx(1.0)
+    assert [(g["name"], g["passed"]) for g in from_cli["rubrics"][0]["gates"]] == [
+        ("lift", True),
+        ("big-lift", False),
+    ]
+    assert not (project.path / "reports").exists()
+
+
+# -- report and diff ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def saved_report(project: Project) -> Path:
+    """A real report.json, from one run against the scripted server."""
+    _project(project)
+    project.run()
+    return project.path / "reports" / "latest" / "report.json"
+
+
+def test_report_rerenders_html_and_markdown(
+    saved_report: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "rendered"
+
+    code = main(["report", str(saved_report), "--out", str(out)])
+
+    assert code == 0
+    html = (out / "report.html").read_text(encoding="utf-8")
+    markdown = (out / "summary.md").read_text(encoding="utf-8")
+    assert html.lstrip().lower().startswith("<!doctype html>")
+    for text in (html, markdown):
+        assert "demo" in text and "big-lift" in text
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [f"wrote {out / 'report.html'}", f"wrote {out / 'summary.md'}"]
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "summary.md"]
+    beside = saved_report.parent / "summary.md"
+    beside.unlink()
+    assert main(["report", str(saved_report)]) == 0  # no --out: beside the report
+    assert beside.read_text(encoding="utf-8") == markdown
+
+
+def test_diff_exits_0_for_the_same_report_and_1_listing_the_changes(
+    saved_report: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["diff", str(saved_report), str(saved_report)]) == 0
+    assert capsys.readouterr().out.splitlines() == ["no changes"]
+    old = _read(saved_report)
+    new = copy.deepcopy(old)
+    rubric = new["rubrics"][0]
+    cases = {c["id"]: c for c in rubric["cases"]}
+    cases["case-1"]["samples"]["cand"]["scores"]["quality"] = 0.0
+    cases["case-2"]["samples"]["base"]["output_text"] = "something else"
+    rubric["cases"] = [c for c in rubric["cases"] if c["id"] != "case-3"]
+    rubric["models"]["cand"]["graders"]["quality"]["mean"] = 1.5
+    new_path = tmp_path / "new.json"
+    new_path.write_text(json.dumps(new), encoding="utf-8")
+
+    code = main(["diff", str(saved_report), str(new_path)])
+
+    assert code == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "rubric demo:",
+        "  mean cand/quality: 2.333 -> 1.500 (-0.833)  FELL",
+        "  cases removed (1): case-3",
+        "  scores changed (1): case-1 / cand / quality: 3.0 -> 0.0",
+        "  outputs changed (1): case-2 / base",
+    ]
+
+
+def test_diff_counts_a_rubric_only_one_report_has_as_a_change(
+    saved_report: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    renamed = _read(saved_report)
+    renamed["rubrics"][0]["name"] = "demo-v2"
+    new_path = tmp_path / "new.json"
+    new_path.write_text(json.dumps(renamed), encoding="utf-8")
+
+    code = main(["diff", str(saved_report), str(new_path)])
+
+    out = capsys.readouterr().out
+    assert code == 1, f"a removed and an added rubric are changes; diff printed:\n{out}"
+    assert "demo-v2" in out
+
+
+#: The least a report.json can hold and still be read.
+EMPTY_REPORT = {
+    "schema_version": 1,
+    "deltajudge_version": "0.0.0",
+    "created_at": "2025-01-01T00:00:00+00:00",
+    "duration_s": 1.0,
+    "models": {},
+    "rubrics": [],
+}
+
+
+@pytest.mark.parametrize("command", ["report", "diff-old", "diff-new"])
+def test_a_missing_report_file_exits_2_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    present = tmp_path / "present.json"
+    present.write_text(json.dumps(EMPTY_REPORT), encoding="utf-8")
+    missing = tmp_path / "nowhere" / "report.json"
+    argv = {
+        "report": ["report", str(missing)],
+        "diff-old": ["diff", str(missing), str(present)],
+        "diff-new": ["diff", str(present), str(missing)],
+    }[command]
+
+    code = main(argv)
+
+    assert code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"deltajudge: {missing}: ")
+    assert "not found" in captured.err
+    assert not missing.parent.exists()
+
+
+def test_a_file_that_is_not_a_report_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bogus = tmp_path / "report.json"
+    bogus.write_text('{"hello": "world"}', encoding="utf-8")
+
+    code = main(["report", str(bogus)])
+
+    assert code == 2
+    assert f"deltajudge: {bogus}: not a deltajudge report.json" in capsys.readouterr().err
+    assert not (tmp_path / "report.html").exists()
+
+
+# -- JUnit XML ------------------------------------------------------------------------------------
+
+
+def test_junit_xml_carries_each_case_items_scores(project: Project) -> None:
+    _project(project)
+
+    project.run("--junitxml", "junit.xml")
+
+    root = ET.parse(project.path / "junit.xml").getroot()
+    properties = {
+        case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+        for case in root.iter("testcase")
+    }
+    assert properties["case-1"] == {"base.quality": "1.0", "cand.quality": "3.0"}
+    assert properties["case-2"] == {"base.quality": "2.0", "cand.quality": "3.0"}
+    assert properties["case-3"] == {"base.quality": "1.0", "cand.quality": "1.0"}
+    assert properties["lift"] == {"value": "1.0"}
+    assert properties["big-lift"] == {"value": "1.0"}
+    failed = {
+        case.get("name") for case in root.iter("testcase") if case.find("failure") is not None
+    }
+    assert failed == {"big-lift"}
