@@ -77,10 +77,17 @@ def start_server(latency_ms: int, workdir: Path) -> tuple[subprocess.Popen[str],
     return proc, line.removeprefix("listening on ")
 
 
+#: Both sides run as on a user's machine: with Python's bytecode cache (some sandboxes and
+#: CI images set PYTHONDONTWRITEBYTECODE, which recompiles every module at each start).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def timed(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
     """Wall seconds, peak RSS in MB, and exit code of one whole process."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     code = os.waitstatus_to_exitcode(status)

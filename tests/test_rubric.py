@@ -266,3 +266,29 @@ def test_a_template_syntax_error(tmp_path: Path) -> None:
 
     assert error.line == CONTENT_LINE
     assert error.message.startswith("graders[0].input[0].content: template syntax error:")
+
+
+def test_a_paired_gate_on_the_baseline_fails_at_collection(tmp_path: Path) -> None:
+    rubric = VALID + "    model: base\n"
+    error = _load_error(tmp_path, rubric, PROMPT_ROWS)
+    assert error.line == GATE_LINE + 3
+    assert "mean_delta compares a candidate with the baseline; 'base' is the baseline" in str(error)
+
+
+def test_a_multi_sub_grader_takes_its_name_from_its_key() -> None:
+    rubric, _ = parse_rubric(
+        VALID.replace(
+            "gates:",
+            """\
+  - name: both
+    type: multi
+    calculate_output: "0.5 * polite + 0.5 * short"
+    graders:
+      polite: {type: string_check, operation: ilike, reference: please}
+      short: {type: python, source: "def grade(sample, item): return 1.0"}
+gates:""",
+        ),
+        Path("rubrics/tone.yaml"),
+    )
+    multi = rubric.grader("both")
+    assert [g.name for g in multi.graders.values()] == ["polite", "short"]  # type: ignore[union-attr]

@@ -248,3 +248,11 @@ def test_a_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
     assert info.value.path is None
     assert info.value.message.startswith("concurrency: Input should be greater than or equal to 1")
     assert info.value.message.endswith("(from $DELTAJUDGE_CONCURRENCY)")
+
+
+def test_update_baseline_without_a_path_is_an_error(tmp_path: Path) -> None:
+    from deltajudge.errors import ConfigError
+    from deltajudge.settings import load_settings
+
+    with pytest.raises(ConfigError, match="--dj-update-baseline needs a path"):
+        load_settings(tmp_path, overrides={"update_baseline": True}, environ={})

@@ -12,18 +12,19 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deltajudge.engine import Progress, execute
 from deltajudge.errors import ConfigError, DeltajudgeError
-from deltajudge.gating.gates import GateResult, evaluate_gates
 from deltajudge.gating.names import BASELINE_GATE
 from deltajudge.generation.models import resolve_models
 from deltajudge.judging.loading import LoadedRubric
-from deltajudge.reporting.build import build_report, rubric_entry, write_json
 from deltajudge.reporting.model import GateEntry, Report, RubricEntry
-from deltajudge.results import CaseResult, RubricRun, RunResults
+from deltajudge.results import CaseResult, GateResult, RubricRun, RunResults
 from deltajudge.settings import ModelConfig, Settings
-from deltajudge.stats.rubric import RubricStats, analyze
+
+if TYPE_CHECKING:
+    from deltajudge.stats.rubric import RubricStats
 
 EMBEDDED_JUDGE_NOTE = (
     "The judge is the embedded Gemma 3 270M (pretrained, not instruction-tuned): a "
@@ -58,8 +59,8 @@ class Evaluation:
         self, loaded: LoadedRubric, environ: Mapping[str, str] | None = None
     ) -> dict[str, ModelConfig]:
         """Resolve this rubric's aliases now, so a missing key fails at collection."""
-        aliases = {*loaded.rubric.models, *loaded.rubric.judge_aliases()}
-        return resolve_models(self.settings, aliases, os.environ if environ is None else environ)
+        environ = os.environ if environ is None else environ
+        return resolve_models(self.settings, loaded.rubric.aliases(), environ)
 
     def select(self, path: Path, case_ids: list[str]) -> None:
         self.selected[path] = case_ids
@@ -79,7 +80,7 @@ class Evaluation:
             runs.append(
                 RubricRun(loaded=loaded, selected=[c for c in loaded.cases if c.id in wanted])
             )
-            aliases |= {*loaded.rubric.models, *loaded.rubric.judge_aliases()}
+            aliases |= loaded.rubric.aliases()
         try:
             models = resolve_models(self.settings, aliases, os.environ)
             self.results = asyncio.run(execute(runs, models, self.settings, self.rootdir, progress))
@@ -89,6 +90,12 @@ class Evaluation:
         self._conclude()
 
     def _conclude(self) -> None:
+        # The statistics (scipy, ~0.8 s to import) load here, after the run, so that
+        # collection and --collect-only stay quick.
+        from deltajudge.gating.gates import evaluate_gates
+        from deltajudge.reporting.build import build_report, rubric_entry
+        from deltajudge.stats.rubric import analyze
+
         assert self.results is not None
         entries = []
         for run in self.results.rubrics:
@@ -171,6 +178,8 @@ class Evaluation:
     def write_reports(self, directory: Path) -> list[Path]:
         if self.report is None:
             return []
+        from deltajudge.reporting.build import write_json
+
         paths = [write_json(self.report, directory)]
         if self.settings.baseline is not None and self.settings.update_baseline:
             accepted = self.rootdir / self.settings.baseline

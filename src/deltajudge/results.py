@@ -61,3 +61,18 @@ class RunResults:
     duration_s: float = 0.0
     calls: int = 0
     cache_hits: int = 0
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate's outcome: pass/fail, the figure, and the reason in words."""
+
+    name: str
+    metric: str
+    grader: str
+    model: str
+    value: float | None
+    min: float | None
+    max: float | None
+    passed: bool
+    reason: str

@@ -6,25 +6,11 @@ a CI gate that passes because there was nothing to measure is worse than none.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from deltajudge.gating.names import gate_name, gate_targets
 from deltajudge.judging.rubric import GateSpec, Rubric
 from deltajudge.judging.rubric_names import PAIRED_METRICS
+from deltajudge.results import GateResult
 from deltajudge.stats.rubric import Comparison, RubricStats
-
-
-@dataclass(frozen=True)
-class GateResult:
-    name: str
-    metric: str
-    grader: str
-    model: str
-    value: float | None
-    min: float | None
-    max: float | None
-    passed: bool
-    reason: str
 
 
 def _comparison(stats: RubricStats, candidate: str, grader: str) -> Comparison | None:

@@ -291,6 +291,10 @@ class Rubric(_Strict):
     def grader(self, name: str) -> GraderSpec:
         return next(g for g in self.graders if g.name == name)
 
+    def aliases(self) -> set[str]:
+        """Every alias a run of this rubric calls: the models under test and the graders'."""
+        return {*self.models, *self.judge_aliases()}
+
     def judge_aliases(self) -> set[str]:
         """Aliases the graders call (judges, embeddings), resolved with the models under test."""
         out: set[str] = set()

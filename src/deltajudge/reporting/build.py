@@ -10,7 +10,6 @@ from pathlib import Path
 
 from deltajudge import __version__
 from deltajudge.constants import REPORT_SCHEMA_VERSION
-from deltajudge.gating.gates import GateResult
 from deltajudge.judging.rubric import LabelModelGrader, ScoreModelGrader
 from deltajudge.reporting.model import (
     CaseEntry,
@@ -27,7 +26,7 @@ from deltajudge.reporting.model import (
     SampleEntry,
     TokenEntry,
 )
-from deltajudge.results import CaseResult, RubricRun, RunResults
+from deltajudge.results import CaseResult, GateResult, RubricRun, RunResults
 from deltajudge.stats.rubric import Comparison, ModelGraderStats, RubricStats
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from deltajudge.reporting.markdown import num, pct
-from deltajudge.reporting.model import Report, RubricEntry
+from deltajudge.reporting.model import ComparisonEntry, Report, RubricEntry
+
+#: Answers this much longer (or shorter) get a line: length often moves judge scores.
+LONGER_RATIO = 1.3
 
 
 def _models_table(rubric: RubricEntry) -> str:
@@ -42,6 +45,14 @@ def _deltas_table(rubric: RubricEntry) -> str:
     )
 
 
+def _longer(c: ComparisonEntry) -> float | None:
+    """The candidate's length ratio, when it is large enough to explain a tone delta."""
+    if not c.baseline_mean_length or c.candidate_mean_length is None:
+        return None
+    ratio = c.candidate_mean_length / c.baseline_mean_length
+    return ratio if ratio >= LONGER_RATIO or ratio <= 1 / LONGER_RATIO else None
+
+
 def _noise_line(rubric: RubricEntry) -> str:
     noise = rubric.noise
     assert noise is not None
@@ -69,6 +80,13 @@ def summary_lines(report: Report, paths: list[str]) -> list[str]:
                 lines.append(
                     f"  {c.grader}: {c.inconsistent} of {c.n} {c.candidate} verdicts flipped when "
                     "the answers swapped places (counted as ties)"
+                )
+            ratio = _longer(c)
+            if ratio and c.length_adjusted_delta is not None:
+                lines.append(
+                    f"  {c.grader}: {c.candidate}'s answers are {ratio:.1f}x as long as "
+                    f"{c.baseline}'s; at equal length the delta would be "
+                    f"{num(c.length_adjusted_delta, signed=True)}"
                 )
         if rubric.noise is not None:
             lines.append(_noise_line(rubric))
