@@ -251,8 +251,5 @@ def test_a_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
 
 
 def test_update_baseline_without_a_path_is_an_error(tmp_path: Path) -> None:
-    from deltajudge.errors import ConfigError
-    from deltajudge.settings import load_settings
-
     with pytest.raises(ConfigError, match="--dj-update-baseline needs a path"):
         load_settings(tmp_path, overrides={"update_baseline": True}, environ={})
