@@ -152,6 +152,19 @@ def test_a_rubric_runs_end_to_end_on_the_embedded_model(tmp_path: Path) -> None:
     assert rubric["comparisons"][0]["n"] == 3
     assert _servers_of(root) == set()
 
+    # The rerun is answered by the cache (a local server gets a new port every session,
+    # so the cache must not key on it) and never starts a server.
+    again = subprocess.run(
+        _pytest(root), cwd=root, env=_env(), capture_output=True, text=True, timeout=120
+    )
+    assert again.returncode == 0, again.stdout[-3000:]
+    replay = json.loads((root / "out" / "report.json").read_text())
+    assert (replay["calls"], replay["cache_hits"]) == (0, 12)
+    scores = [c["samples"]["candidate"]["scores"]["tone"] for c in rubric["cases"]]
+    assert [
+        c["samples"]["candidate"]["scores"]["tone"] for c in replay["rubrics"][0]["cases"]
+    ] == scores
+
 
 def test_servers_of_finds_a_running_server(tmp_path: Path) -> None:
     """The orphan checks below mean something only if this finder sees live servers."""

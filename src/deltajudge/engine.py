@@ -49,9 +49,10 @@ async def execute(
         cache = ResponseCache(rootdir / settings.cache_dir) if settings.cache else None
         if cache is not None:
             cleanup.callback(cache.close)
+        local = None
         if not settings.offline and any(m.provider == "local" for m in models.values()):
-            models = await asyncio.to_thread(_start_local, cleanup, models, _logprob_judges(runs))
-        caller = Caller(models, settings, cache)
+            local = LocalStarter(cleanup, models, _logprob_judges(runs))
+        caller = Caller(models, settings, cache, start_local=local)
         try:
             await _run_all(runs, caller, progress)
         finally:
@@ -59,7 +60,7 @@ async def execute(
         hits = cache.hits if cache else 0
     return RunResults(
         rubrics=runs,
-        models=models,
+        models=caller.models,
         tokens=_tokens(caller),
         started_at=started,
         duration_s=time.time() - started,
@@ -78,41 +79,43 @@ def _logprob_judges(runs: list[RubricRun]) -> set[str]:
     }
 
 
-def _start_local(
-    cleanup: contextlib.ExitStack, models: dict[str, ModelConfig], logprobs: set[str]
-) -> dict[str, ModelConfig]:
-    """Start one llama.cpp server per model file; the stack stops them however the run ends."""
-    from deltajudge.generation.local_server import (
-        LocalServerPool,
-        LocalServerSpec,
-        embedded_model_path,
-    )
+class LocalStarter:
+    """Starts one llama.cpp server per model file on an alias's first cache miss; the
+    exit stack stops them however the run ends."""
 
-    pool = cleanup.enter_context(LocalServerPool())
-    local = {a: m for a, m in models.items() if m.provider == "local"}
-    # Logprobs make llama.cpp compute logits at every prompt position (slow), so judges
-    # that need them get their own server; the servers split the cores between them
-    # instead of spinning against each other.
-    servers = len({(m.model_path, a in logprobs) for a, m in local.items()})
-    threads = max(1, (os.cpu_count() or 1) // servers)
-    out = {}
-    for alias, config in models.items():
-        if config.provider == "local":
-            spec = LocalServerSpec(
-                model_path=Path(config.model_path) if config.model_path else embedded_model_path(),
-                n_ctx=config.n_ctx,
-                n_threads=config.n_threads or threads,
-                chat_format=config.chat_format,
-                logprobs=alias in logprobs,
-            )
-            config = config.model_copy(
-                update={
-                    "base_url": pool.ensure(spec, alias=alias),
-                    "concurrency": config.concurrency or LOCAL_CONCURRENCY,
-                }
-            )
-        out[alias] = config
-    return out
+    def __init__(
+        self, cleanup: contextlib.ExitStack, models: dict[str, ModelConfig], logprobs: set[str]
+    ) -> None:
+        from deltajudge.generation.local_server import LocalServerPool
+
+        self._pool = cleanup.enter_context(LocalServerPool())
+        self._logprobs = logprobs
+        local = {a: m for a, m in models.items() if m.provider == "local"}
+        # Logprobs make llama.cpp compute logits at every prompt position (slow), so judges
+        # that need them get their own server; the servers split the cores between them
+        # instead of spinning against each other.
+        servers = len({(m.model_path, a in logprobs) for a, m in local.items()})
+        self._threads = max(1, (os.cpu_count() or 1) // servers)
+
+    async def __call__(self, alias: str, config: ModelConfig) -> ModelConfig:
+        return await asyncio.to_thread(self._start, alias, config)
+
+    def _start(self, alias: str, config: ModelConfig) -> ModelConfig:
+        from deltajudge.generation.local_server import LocalServerSpec, embedded_model_path
+
+        spec = LocalServerSpec(
+            model_path=Path(config.model_path) if config.model_path else embedded_model_path(),
+            n_ctx=config.n_ctx,
+            n_threads=config.n_threads or self._threads,
+            chat_format=config.chat_format,
+            logprobs=alias in self._logprobs,
+        )
+        return config.model_copy(
+            update={
+                "base_url": self._pool.ensure(spec, alias=alias),
+                "concurrency": config.concurrency or LOCAL_CONCURRENCY,
+            }
+        )
 
 
 def _tokens(caller: Caller) -> dict[str, TokenUsage]:

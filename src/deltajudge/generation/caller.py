@@ -10,18 +10,21 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from deltajudge.errors import OfflineMiss
 from deltajudge.generation.cache import ResponseCache, Table
-from deltajudge.generation.request import CallResult, ModelRequest, cache_key, endpoint_url
+from deltajudge.generation.request import CallResult, ModelRequest, answerer, cache_key
 from deltajudge.settings import ModelConfig, Settings
 
 if TYPE_CHECKING:
-    from deltajudge.generation.endpoints import Endpoints
+    from deltajudge.generation.endpoints import Endpoint, Endpoints
+
+#: Starts an alias's local server and returns its config with the server's base_url.
+StartLocal = Callable[[str, ModelConfig], Awaitable[ModelConfig]]
 
 _TEMPLATES = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
@@ -57,6 +60,7 @@ class Caller:
         models: Mapping[str, ModelConfig],
         settings: Settings,
         cache: ResponseCache | None,
+        start_local: StartLocal | None = None,
     ) -> None:
         self.models = dict(models)
         self._settings = settings
@@ -65,6 +69,9 @@ class Caller:
         self.tokens = TokenTally()
         self.calls = 0
         self._inflight: dict[str, asyncio.Future[CallResult]] = {}
+        self._start_local = start_local
+        self._starting: dict[str, asyncio.Lock] = {}
+        self._started: set[str] = set()
 
     async def aclose(self) -> None:
         if self._endpoints is not None:
@@ -81,7 +88,7 @@ class Caller:
         config = self.models[request.alias]
         payload = self._payload(config, request)
         table: Table = "generations" if request.purpose == "generate" else "judgments"
-        key = cache_key(endpoint_url(config), config.api, config.model, payload)
+        key = cache_key(answerer(config), config.api, config.model, payload)
         cached = self._cache.get(table, key) if self._cache else None
         if cached is not None:
             self.tokens.add(request.alias, cached)
@@ -109,16 +116,12 @@ class Caller:
         key: str,
         accept: Callable[[CallResult], object] | None,
     ) -> CallResult:
-        if self._endpoints is None:
-            from deltajudge.generation.endpoints import Endpoints
-
-            self._endpoints = Endpoints(self._settings)
+        endpoint = await self._endpoint(request.alias)
         from deltajudge.generation.sdk import send
 
-        endpoint = self._endpoints.for_model(config)
         async with endpoint.limit:
             self.calls += 1
-            result = await send(endpoint.client, config, payload)
+            result = await send(endpoint.client, self.models[request.alias], payload)
         self.tokens.add(request.alias, result)
         if accept is not None:
             accept(result)
@@ -126,25 +129,35 @@ class Caller:
             self._cache.put(table, key, result)
         return result
 
+    async def _endpoint(self, alias: str) -> Endpoint:
+        """The alias's client and limit; a local model's server starts on its first miss,
+        so a run the cache answers whole never loads a model."""
+        if self.models[alias].provider == "local" and alias not in self._started:
+            async with self._starting.setdefault(alias, asyncio.Lock()):
+                if alias not in self._started and self._start_local is not None:
+                    self.models[alias] = await self._start_local(alias, self.models[alias])
+                self._started.add(alias)
+        if self._endpoints is None:
+            from deltajudge.generation.endpoints import Endpoints
+
+            self._endpoints = Endpoints(self._settings)
+        return self._endpoints.for_model(self.models[alias])
+
     async def embed(self, alias: str, texts: tuple[str, ...]) -> list[list[float]]:
         """Embeddings through the alias's endpoint, cached like a judgment."""
         config = self.models[alias]
         payload = {"embed": list(texts)}
-        key = cache_key(endpoint_url(config), "embeddings", config.model, payload)
+        key = cache_key(answerer(config), "embeddings", config.model, payload)
         cached = self._cache.get("judgments", key) if self._cache else None
         if cached is None:
             if self._settings.offline:
                 raise OfflineMiss(f"--dj-offline: no cached embeddings for {alias}")
-            if self._endpoints is None:
-                from deltajudge.generation.endpoints import Endpoints
-
-                self._endpoints = Endpoints(self._settings)
+            endpoint = await self._endpoint(alias)
             from deltajudge.generation.sdk import embed
 
-            endpoint = self._endpoints.for_model(config)
             async with endpoint.limit:
                 self.calls += 1
-                cached = await embed(endpoint.client, config, list(texts))
+                cached = await embed(endpoint.client, self.models[alias], list(texts))
             if self._cache is not None:
                 self._cache.put("judgments", key, cached)
         self.tokens.add(alias, cached)

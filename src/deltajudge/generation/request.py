@@ -85,3 +85,11 @@ def cache_key(endpoint_url: str, api: str, model: str, payload: dict[str, Any]) 
 
 def endpoint_url(config: ModelConfig) -> str:
     return (config.base_url or OPENAI_URL).rstrip("/")
+
+
+def answerer(config: ModelConfig) -> str:
+    """Who answers, for the cache key: the endpoint, or for a local server (which gets a
+    new port every session) the model file and the settings that shape its answers."""
+    if config.provider == "local":
+        return f"local:{config.model_path or 'embedded'}:ctx={config.n_ctx}:{config.chat_format}"
+    return endpoint_url(config)
