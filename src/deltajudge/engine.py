@@ -162,11 +162,20 @@ async def _run_all(runs: list[RubricRun], caller: Caller, progress: Progress | N
         if progress is not None:
             progress(state["done"], total, state["errors"])
 
-    tasks = []
-    for run in runs:
-        graders = _Graders.build(run.loaded.rubric, caller)
-        tasks += [one(run, graders, case) for case in run.selected]
-    await asyncio.gather(*tasks)
+    work = (
+        (run, graders, case)
+        for run in runs
+        for graders in [_Graders.build(run.loaded.rubric, caller)]
+        for case in run.selected
+    )
+
+    async def worker() -> None:
+        for run, graders, case in work:  # workers share one generator: each case once
+            await one(run, graders, case)
+
+    # Enough cases in flight to keep every endpoint's requests busy, but not all 10,000
+    # at once: each waiting case holds its coroutines and request bodies in memory.
+    await asyncio.gather(*(worker() for _ in range(min(total, caller.cases_in_flight()))))
     await asyncio.gather(
         *(measure_noise(run, caller) for run in runs if run.loaded.rubric.noise_check)
     )

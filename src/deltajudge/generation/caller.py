@@ -129,6 +129,16 @@ class Caller:
             self._cache.put(table, key, result)
         return result
 
+    def cases_in_flight(self) -> int:
+        """How many cases to work on at once: four per request slot of every endpoint
+        (a case makes several requests, in two steps: answer, then grade)."""
+        slots: dict[str, int] = {}
+        for config in self.models.values():
+            limit = config.concurrency or self._settings.concurrency
+            url = answerer(config)
+            slots[url] = max(slots.get(url, 0), limit)
+        return 4 * sum(slots.values())
+
     async def _endpoint(self, alias: str) -> Endpoint:
         """The alias's client and limit; a local model's server starts on its first miss,
         so a run the cache answers whole never loads a model."""

@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -25,7 +26,13 @@ from markupsafe import Markup
 
 from deltajudge.reporting import markdown as words
 from deltajudge.reporting import svg
-from deltajudge.reporting.html_cases import case_columns, case_rows, model_classes, score_text
+from deltajudge.reporting.html_cases import (
+    case_columns,
+    case_counts,
+    case_rows,
+    model_classes,
+    score_text,
+)
 from deltajudge.reporting.model import GraderInfo, ModelFigures, Report, RubricEntry
 
 _EMPTY = ModelFigures()
@@ -156,6 +163,10 @@ def _params(params: dict[str, object]) -> str:
 
 def render_html(report: Report) -> str:
     """The page as one string: overview, distributions, cases, run facts."""
+    return "".join(_render(report))
+
+
+def _render(report: Report) -> Iterator[str]:
     css, css_hash = _asset("_style.css.j2")
     js, js_hash = _asset("_script.js.j2")
     csp = (
@@ -170,12 +181,13 @@ def render_html(report: Report) -> str:
             "charts": _charts(r, i),
             "columns": case_columns(r),
             "rows": case_rows(r),
+            "counts": case_counts(r),
         }
         for i, r in enumerate(report.rubrics)
     ]
     gates = [g for r in report.rubrics for g in r.gates]
     page = _env().get_template("report.html.j2")
-    return page.render(
+    return page.generate(
         report=report,
         rubrics=rubrics,
         gates_passed=sum(g.passed for g in gates),
@@ -190,5 +202,6 @@ def render_html(report: Report) -> str:
 
 def write_html(report: Report, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(report), encoding="utf-8")
+    with path.open("w", encoding="utf-8") as out:
+        out.writelines(_render(report))  # streamed: a big report is never one string
     return path

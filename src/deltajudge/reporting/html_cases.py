@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import html
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from markupsafe import Markup
@@ -182,12 +183,16 @@ def _worst(case: CaseEntry) -> float:
     return min((d for by in case.deltas.values() for d in by.values() if d is not None), default=0)
 
 
-def case_rows(rubric: RubricEntry) -> list[CaseRow]:
-    """Every case, regressions first (worst drop first), then the data set's order."""
+def case_rows(rubric: RubricEntry) -> Iterator[CaseRow]:
+    """Every case, regressions first (worst drop first), then the data set's order.
+
+    A generator: the page is written as it renders, so a 10,000-case report never
+    holds every row's HTML (answers, diffs) in memory at once."""
     classes = model_classes(rubric)
     aliases = list(classes)
-    rows = [
-        CaseRow(
+    ordered = sorted(rubric.cases, key=lambda c: (not c.regressed, _worst(c) if c.regressed else 0))
+    for case in ordered:
+        yield CaseRow(
             case=case,
             cells=_cells(rubric, case, aliases),
             has_error=_has_error(case),
@@ -195,8 +200,12 @@ def case_rows(rubric: RubricEntry) -> list[CaseRow]:
                 _pane(case, a, classes[a], rubric.baseline) for a in aliases if a in case.samples
             ],
         )
-        for case in rubric.cases
-    ]
-    return sorted(
-        rows, key=lambda r: (not r.case.regressed, _worst(r.case) if r.case.regressed else 0)
-    )
+
+
+def case_counts(rubric: RubricEntry) -> dict[str, int]:
+    """The filter labels' counts, without building the rows."""
+    return {
+        "all": len(rubric.cases),
+        "regressions": sum(c.regressed for c in rubric.cases),
+        "errors": sum(_has_error(c) for c in rubric.cases),
+    }
