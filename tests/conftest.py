@@ -8,7 +8,6 @@ without this each run would import openai again (about a second).
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import sqlite3
@@ -22,11 +21,20 @@ import pytest
 
 from deltajudge.testing import RecordedRequest, Reply, Rule, ScriptedServer
 
-for _module in ("openai", "deltajudge.pipeline", "deltajudge.generation.endpoints"):
+# In-process pytester runs drop the modules they imported when they end, and numpy
+# cannot be imported twice in one process: import everything the library loads lazily
+# (the SDK, the statistics, the renderers) once, here.
+for _module in (
+    "openai",
+    "deltajudge.pipeline",
+    "deltajudge.generation.endpoints",
+    "deltajudge.generation.sdk",
+    "deltajudge.stats.rubric",
+    "deltajudge.gating.gates",
+    "deltajudge.reporting.html",
+    "deltajudge.reporting.markdown",
+):
     importlib.import_module(_module)
-for _module in ("deltajudge.reporting.html", "deltajudge.reporting.markdown"):
-    with contextlib.suppress(ImportError):  # optional renderers: report.json is the contract
-        importlib.import_module(_module)
 
 CHAT = "/v1/chat/completions"
 RESPONSES = "/v1/responses"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -313,3 +314,46 @@ def test_a_killed_run_resumes_without_repeating_a_finished_call(project: Project
     every = {json.dumps(r.body, sort_keys=True) for r in project.server.requests}
     assert len(every) == total  # and together the two runs asked each call once or twice
     assert project.report()["cache_hits"] == cached
+
+
+FIGURES_PROBE = """
+import sys
+
+
+def pytest_sessionfinish(session):
+    print("scipy imported:", "scipy.stats" in sys.modules)
+"""
+
+
+def test_a_rerun_with_the_same_scores_replays_the_figures_without_scipy(
+    project: Project,
+) -> None:
+    """The statistics and gates are cached with the answers: a rerun that scores exactly
+    the same neither imports scipy nor bootstraps again, and reports the same figures."""
+    project.server.set_rules(SCORES)
+    gate = "  - metric: mean_delta\n    grader: quality\n    min: {min}\n"
+    project.write(rubric_text(gates=gate.format(min=1)))
+    (project.path / "conftest.py").write_text(FIGURES_PROBE)
+    first = project.run_subprocess()
+    first.assert_outcomes(passed=4)
+    first.stdout.fnmatch_lines(["*scipy imported: True"])
+    computed = _scores(project.report())
+    assert _figure_rows(project) == 1
+
+    second = project.run_subprocess()
+    second.assert_outcomes(passed=4)
+    second.stdout.fnmatch_lines(["*scipy imported: False"])
+    assert _scores(project.report()) == computed
+
+    # A changed gate is a changed rubric file: the figures are computed again.
+    project.write_rubric(rubric_text(gates=gate.format(min=3)))
+    third = project.run_subprocess()
+    third.assert_outcomes(passed=3, failed=1)
+    third.stdout.fnmatch_lines(["*scipy imported: True"])
+    assert _figure_rows(project) == 2
+
+
+def _figure_rows(project: Project) -> int:
+    with sqlite3.connect(project.path / ".deltajudge" / "cache.sqlite3") as db:
+        count: int = db.execute("SELECT COUNT(*) FROM figures").fetchone()[0]
+    return count

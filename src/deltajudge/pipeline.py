@@ -8,23 +8,27 @@ read outcomes. The single ``asyncio.run`` of a session is in `Evaluation.run`.
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from deltajudge import __version__
 from deltajudge.engine import Progress, execute
 from deltajudge.errors import ConfigError, DeltajudgeError
 from deltajudge.gating.names import BASELINE_GATE
 from deltajudge.generation.models import resolve_models
 from deltajudge.judging.loading import LoadedRubric
-from deltajudge.reporting.model import GateEntry, Report, RubricEntry
+from deltajudge.reporting.model import Figures, GateEntry, Report, RubricEntry
 from deltajudge.results import CaseResult, GateResult, RubricRun, RunResults
 from deltajudge.settings import ModelConfig, Settings
 
 if TYPE_CHECKING:
-    from deltajudge.stats.rubric import RubricStats
+    from deltajudge.generation.cache import ResponseCache
 
 EMBEDDED_JUDGE_NOTE = (
     "The judge is the embedded Gemma 3 270M (pretrained, not instruction-tuned): a "
@@ -37,7 +41,7 @@ EMBEDDED_JUDGE_NOTE = (
 @dataclass
 class RubricOutcome:
     run: RubricRun
-    stats: RubricStats
+    figures: Figures
     gates: dict[str, GateResult]
 
 
@@ -90,19 +94,20 @@ class Evaluation:
         self._conclude()
 
     def _conclude(self) -> None:
-        # The statistics (scipy, ~0.8 s to import) load here, after the run, so that
-        # collection and --collect-only stay quick.
-        from deltajudge.gating.gates import evaluate_gates
         from deltajudge.reporting.build import build_report, rubric_entry
-        from deltajudge.stats.rubric import analyze
 
         assert self.results is not None
         entries = []
-        for run in self.results.rubrics:
-            stats = analyze(run)
-            gates = evaluate_gates(run.loaded.rubric, stats)
-            self.outcomes[run.loaded.path] = RubricOutcome(run, stats, {g.name: g for g in gates})
-            entries.append(rubric_entry(run, stats, gates))
+        cache = self._figures_cache()
+        try:
+            for run in self.results.rubrics:
+                figures = _figures_for(run, cache)
+                gates = {g.name: GateResult(**g.model_dump()) for g in figures.gates}
+                self.outcomes[run.loaded.path] = RubricOutcome(run, figures, gates)
+                entries.append(rubric_entry(run, figures))
+        finally:
+            if cache is not None:
+                cache.close()
         self._gate_on_baseline(entries)
         self.report = build_report(
             self.results,
@@ -155,9 +160,9 @@ class Evaluation:
         wanted = outcome.run.loaded.rubric.baseline_tolerance
         if isinstance(wanted, float | int):
             return float(wanted)
-        noise = outcome.stats.noise
-        if wanted == "auto" and noise is not None and noise.noise.min_detectable_delta is not None:
-            return noise.noise.min_detectable_delta
+        noise = outcome.figures.noise
+        if wanted == "auto" and noise is not None and noise.min_detectable_delta is not None:
+            return noise.min_detectable_delta
         return self.settings.baseline_tolerance
 
     def _notes(self) -> list[str]:
@@ -166,6 +171,13 @@ class Evaluation:
         if any(self.results.models[j].provider == "local" for j in judges):
             return [EMBEDDED_JUDGE_NOTE]
         return []
+
+    def _figures_cache(self) -> ResponseCache | None:
+        if not self.settings.cache:
+            return None
+        from deltajudge.generation.cache import ResponseCache
+
+        return ResponseCache(self.rootdir / self.settings.cache_dir)
 
     def case_result(self, path: Path, case_id: str) -> CaseResult | None:
         outcome = self.outcomes.get(path)
@@ -194,3 +206,67 @@ class Evaluation:
         paths.append(write_html(self.report, directory / "report.html"))
         paths.append(write_markdown(self.report, directory / "summary.md"))
         return paths
+
+
+def _figures_for(run: RubricRun, cache: ResponseCache | None) -> Figures:
+    """The rubric's statistics and gates: replayed when an earlier run scored exactly the
+    same, else computed. Importing scipy and bootstrapping is most of a cached rerun's time."""
+    key = _figures_key(run)
+    found = cache.get_figures(key) if cache is not None else None
+    if found is not None:
+        return Figures.model_validate_json(found)
+    # scipy (~0.8 s to import) loads only here: collection and replays stay quick.
+    from deltajudge.gating.gates import evaluate_gates
+    from deltajudge.reporting.build import figures
+    from deltajudge.stats.rubric import analyze
+
+    stats = analyze(run)
+    computed = figures(stats, evaluate_gates(run.loaded.rubric, stats))
+    if cache is not None:
+        cache.put_figures(key, computed.model_dump_json())
+    return computed
+
+
+@functools.cache
+def _figures_code_hash() -> str:
+    """The code that computes figures, so an edited statistic never replays a stale one."""
+    package = Path(__file__).parent
+    digest = hashlib.sha256()
+    for source in sorted([*package.glob("stats/*.py"), *package.glob("gating/*.py")]):
+        digest.update(source.read_bytes())
+    digest.update((package / "reporting" / "build.py").read_bytes())
+    digest.update((package / "constants.py").read_bytes())
+    return digest.hexdigest()
+
+
+def _figures_key(run: RubricRun) -> str:
+    """Everything the statistics and gates read, and nothing else: the rubric file, the
+    version that computes them, and per case each answer's length and each grade."""
+    rubric = run.loaded.rubric
+    cases: list[list[object]] = []
+    for case in run.selected:
+        result = run.cases.get(case.id)
+        if result is None:
+            cases.append([case.id])
+            continue
+        row: list[object] = [case.id]
+        for alias in rubric.models:
+            sample = result.samples.get(alias)
+            row.append(len(sample.output_text) if sample and not sample.error else None)
+            for grader in rubric.graders:
+                grade = result.grade(alias, grader.name)
+                if grade is None:
+                    row.append(None)
+                    continue
+                row.append([grade.score, grade.passed, grade.ok, sorted(grade.details.items())])
+        cases.append(row)
+    noise = sorted([list(k), v] for k, v in run.noise.items())
+    material = {
+        "version": __version__,
+        "code": _figures_code_hash(),
+        "rubric": hashlib.sha256(run.loaded.path.read_bytes()).hexdigest(),
+        "cases": cases,
+        "noise": [run.noise_grader, noise],
+    }
+    canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

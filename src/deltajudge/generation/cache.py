@@ -17,7 +17,7 @@ from typing import Literal
 from deltajudge.generation.request import CallResult
 
 Table = Literal["generations", "judgments"]
-_TABLES: tuple[Table, ...] = ("generations", "judgments")
+_TABLES = ("generations", "judgments", "figures")
 
 
 class ResponseCache:
@@ -48,6 +48,17 @@ class ResponseCache:
             (key, result.to_json(), time.time()),
         )
         self.writes += 1
+
+    def get_figures(self, key: str) -> str | None:
+        """A rubric's statistics for exactly these scores, computed by an earlier run."""
+        row = self._db.execute("SELECT value FROM figures WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_figures(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO figures (key, value, created) VALUES (?, ?, ?)",
+            (key, value, time.time()),
+        )
 
     def close(self) -> None:
         self._db.close()

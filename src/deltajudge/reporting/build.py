@@ -7,6 +7,7 @@ import subprocess
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deltajudge import __version__
 from deltajudge.constants import REPORT_SCHEMA_VERSION
@@ -14,6 +15,7 @@ from deltajudge.judging.rubric import LabelModelGrader, ScoreModelGrader
 from deltajudge.reporting.model import (
     CaseEntry,
     ComparisonEntry,
+    Figures,
     GateEntry,
     GraderFigures,
     GraderInfo,
@@ -27,7 +29,9 @@ from deltajudge.reporting.model import (
     TokenEntry,
 )
 from deltajudge.results import CaseResult, GateResult, RubricRun, RunResults
-from deltajudge.stats.rubric import Comparison, ModelGraderStats, RubricStats
+
+if TYPE_CHECKING:  # the statistics (scipy) load only when figures must be computed
+    from deltajudge.stats.rubric import Comparison, ModelGraderStats, RubricStats
 
 
 def _sha256(path: Path) -> str:
@@ -141,9 +145,21 @@ def _grader_info(run: RubricRun) -> list[GraderInfo]:
     return out
 
 
-def rubric_entry(run: RubricRun, stats: RubricStats, gates: list[GateResult]) -> RubricEntry:
+def figures(stats: RubricStats, gates: list[GateResult]) -> Figures:
+    return Figures(
+        models={
+            alias: ModelFigures(graders={g: _figures(s) for g, s in by_grader.items()})
+            for alias, by_grader in stats.models.items()
+        },
+        comparisons=[_comparison(c) for c in stats.comparisons],
+        gates=[GateEntry(**asdict(g)) for g in gates],
+        noise=_noise(stats),
+    )
+
+
+def rubric_entry(run: RubricRun, figures: Figures) -> RubricEntry:
     loaded = run.loaded
-    regressed = {r[0] for c in stats.comparisons for r in c.regressions}
+    regressed = {r.id for c in figures.comparisons for r in c.regressions}
     return RubricEntry(
         name=loaded.name,
         description=loaded.rubric.description,
@@ -156,14 +172,11 @@ def rubric_entry(run: RubricRun, stats: RubricStats, gates: list[GateResult]) ->
         cases_total=len(loaded.cases),
         cases_selected=len(run.selected),
         graders=_grader_info(run),
-        models={
-            alias: ModelFigures(graders={g: _figures(s) for g, s in by_grader.items()})
-            for alias, by_grader in stats.models.items()
-        },
-        comparisons=[_comparison(c) for c in stats.comparisons],
+        models=figures.models,
+        comparisons=figures.comparisons,
         cases=[_case(run.cases[c.id], run, regressed) for c in run.selected if c.id in run.cases],
-        gates=[GateEntry(**asdict(g)) for g in gates],
-        noise=_noise(stats),
+        gates=list(figures.gates),
+        noise=figures.noise,
     )
 
 

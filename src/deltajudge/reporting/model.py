@@ -144,6 +144,17 @@ class NoiseEntry(_Model):
     detectable: dict[str, bool | None] = Field(default_factory=dict)
 
 
+class Figures(_Model):
+    """A rubric's statistics and gate outcomes: everything that needs scipy to compute.
+
+    Kept apart so a rerun with the same scores can replay them from the cache."""
+
+    models: dict[str, ModelFigures]
+    comparisons: list[ComparisonEntry]
+    gates: list[GateEntry]
+    noise: NoiseEntry | None = None
+
+
 class RubricEntry(_Model):
     name: str
     description: str | None = None
