@@ -6,7 +6,8 @@ and the bundled suite offline, cold and warm.
 
 Tokens/s: the same prompts, greedy, the same token budget, one request at a time;
 "harness" is deltajudge's generation path (openai SDK -> llama.cpp's OpenAI server on
-loopback), "direct" is ``llama_cpp.Llama.create_completion`` in this process.
+loopback), "direct" is ``llama_cpp.Llama.create_completion`` in this process; each is
+measured alone over several rounds and the medians are compared.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from tabulate import tabulate
 
@@ -42,19 +45,18 @@ MAX_TOKENS = 64
 REPO = Path(__file__).resolve().parents[1]
 
 
-def direct(model: Path, threads: int) -> tuple[int, float]:
-    from llama_cpp import Llama
+ROUNDS = 5
 
-    llm = Llama(model_path=str(model), n_ctx=2048, n_threads=threads, verbose=False)
-    llm.create_completion(PROMPTS[0], max_tokens=4)  # warm-up, as the server gets one below
+
+def direct_rate(llm: Any) -> float:
     tokens, started = 0, time.perf_counter()
     for prompt in PROMPTS:
         out = llm.create_completion(prompt, max_tokens=MAX_TOKENS, temperature=0.0)
         tokens += out["usage"]["completion_tokens"]
-    return tokens, time.perf_counter() - started
+    return tokens / (time.perf_counter() - started)
 
 
-async def through_harness(url: str) -> tuple[int, float]:
+async def harness_rates(url: str) -> list[float]:
     config = ModelConfig(
         model="embedded",
         base_url=url,
@@ -65,40 +67,43 @@ async def through_harness(url: str) -> tuple[int, float]:
     caller = Caller({"local": config}, Settings(concurrency=1), cache=None)
     try:
 
-        async def ask(prompt: str, index: int = 0) -> int:
-            request = ModelRequest(
-                alias="local",
-                purpose="generate",
-                messages=({"role": "user", "content": prompt},),
-                sample_index=index,
-            )
-            return (await caller.call(request)).usage.completion_tokens
+        async def rate(index: int) -> float:
+            tokens, started = 0, time.perf_counter()
+            for prompt in PROMPTS:  # a new sample index per round: no shared cache entry
+                request = ModelRequest(
+                    alias="local",
+                    purpose="generate",
+                    messages=({"role": "user", "content": prompt},),
+                    sample_index=index,
+                )
+                tokens += (await caller.call(request)).usage.completion_tokens
+            return tokens / (time.perf_counter() - started)
 
-        await ask(PROMPTS[0], index=-1)  # warm-up
-        tokens, started = 0, time.perf_counter()
-        for prompt in PROMPTS:
-            tokens += await ask(prompt)
-        return tokens, time.perf_counter() - started
+        await rate(-1)  # warm-up round, not counted
+        return [await rate(i) for i in range(ROUNDS)]
     finally:
         await caller.aclose()
 
 
 def tokens_per_second() -> list[list[object]]:
+    """Each path measured alone: llama.cpp's worker threads spin for a while after a
+    call, so a model loaded in this process would steal the server's cores."""
+    from llama_cpp import Llama
+
     model = embedded_model_path()
     threads = os.cpu_count() or 1
     with LocalServerPool() as pool:
         url = pool.ensure(LocalServerSpec(model_path=model, n_threads=threads), alias="bench")
-        served = asyncio.run(through_harness(url))
-    plain = direct(model, threads)
-    rows = []
-    for label, (tokens, seconds) in (
-        ("harness (SDK -> local server)", served),
-        ("direct Llama", plain),
-    ):
-        rows.append([label, tokens, f"{seconds:.2f}", f"{tokens / seconds:.1f}"])
-    overhead = (plain[0] / plain[1]) / (served[0] / served[1]) - 1
-    rows.append(["harness overhead", "", "", f"{overhead:+.1%}"])
-    return rows
+        served = asyncio.run(harness_rates(url))
+    llm = Llama(model_path=str(model), n_ctx=2048, n_threads=threads, verbose=False)
+    direct_rate(llm)  # warm-up round, not counted
+    plain = [direct_rate(llm) for _ in range(ROUNDS)]
+    harness, bare = statistics.median(served), statistics.median(plain)
+    return [
+        ["harness (SDK -> local server)", f"{harness:.1f}", ", ".join(f"{r:.1f}" for r in served)],
+        ["direct llama_cpp.Llama", f"{bare:.1f}", ", ".join(f"{r:.1f}" for r in plain)],
+        ["harness overhead", f"{bare / harness - 1:+.1%}", ""],
+    ]
 
 
 def suite_runs() -> list[list[object]]:
@@ -130,7 +135,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-suite", action="store_true")
     args = parser.parse_args()
-    print(tabulate(tokens_per_second(), headers=["path", "tokens", "seconds", "tokens/s"]))
+    headers = ["path", "median tokens/s", f"each of {ROUNDS} rounds"]
+    print(tabulate(tokens_per_second(), headers=headers, disable_numparse=True))
     if not args.no_suite:
         print()
         print(tabulate(suite_runs(), headers=["bundled suite, offline", "wall s", "exit"]))

@@ -190,14 +190,11 @@ class Evaluation:
     def write_reports(self, directory: Path) -> list[Path]:
         if self.report is None:
             return []
-        from deltajudge.reporting.build import write_json
+        from deltajudge.reporting.build import write_json, write_report_json
 
         paths = [write_json(self.report, directory)]
         if self.settings.baseline is not None and self.settings.update_baseline:
-            accepted = self.rootdir / self.settings.baseline
-            accepted.parent.mkdir(parents=True, exist_ok=True)
-            accepted.write_text(self.report.model_dump_json(indent=2), encoding="utf-8")
-            paths.append(accepted)
+            paths.append(write_report_json(self.report, self.rootdir / self.settings.baseline))
         try:
             from deltajudge.reporting.html import write_html
             from deltajudge.reporting.markdown import write_markdown

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import TypeAdapter
+
 from deltajudge import __version__
 from deltajudge.constants import REPORT_SCHEMA_VERSION
 from deltajudge.judging.rubric import LabelModelGrader, ScoreModelGrader
@@ -233,10 +235,17 @@ def build_report(
 
 
 def write_json(report: Report, directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "report.json"
-    path.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    return write_report_json(report, directory / "report.json")
+
+
+def write_report_json(report: Report, path: Path) -> Path:
+    """UTF-8 JSON bytes straight to the file: a 10,000-case report is never also a str."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_REPORT_JSON.dump_json(report, indent=2))
     return path
+
+
+_REPORT_JSON = TypeAdapter(Report)
 
 
 def read_json(path: Path) -> Report:
