@@ -24,21 +24,11 @@ from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from chromium import CHROMIUM, CHROMIUM_ARGS
 from deltajudge.reporting.html import render_html
 from deltajudge.reporting.markdown import render_markdown
 from deltajudge.reporting.model import Report
 from report_factory import make_report
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _median_time(fn: Callable[[], str], repeats: int) -> tuple[float, str]:

@@ -18,23 +18,13 @@ import pytest
 from markupsafe import escape
 from playwright.sync_api import Browser, Dialog, Page, sync_playwright
 
+from chromium import CHROMIUM, CHROMIUM_ARGS
 from deltajudge.reporting import svg
 from deltajudge.reporting.html import render_html, write_html
 from deltajudge.reporting.html_cases import word_diff
 from deltajudge.reporting.markdown import headline
 from deltajudge.reporting.model import Report
 from report_factory import INJECT_IMG, INJECT_SCRIPT, JUDGE_NOTE, make_report, with_extras
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
