@@ -3,6 +3,8 @@ fallback to the embedded model when an alias has neither an endpoint nor a key."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from deltajudge.errors import ConfigError
@@ -79,3 +81,21 @@ def test_without_fallback_a_missing_key_names_the_alias_and_the_variable() -> No
     settings = _settings(api_key_env="MY_JUDGE_KEY").model_copy(update={"local_fallback": False})
     with pytest.raises(ConfigError, match=r"'judge'.*\$MY_JUDGE_KEY"):
         resolve_models(settings, ["judge"], environ={})
+
+
+def test_a_local_model_path_that_is_not_gguf_fails_at_resolution(tmp_path: Path) -> None:
+    not_gguf = tmp_path / "weights.bin"
+    not_gguf.write_bytes(b"PK\x03\x04 a zip, not a model")
+    settings = Settings.model_validate(
+        {"models": {"judge": {"model": "x", "provider": "local", "model_path": str(not_gguf)}}}
+    )
+    with pytest.raises(ConfigError, match=r"'judge'.*weights\.bin is not a GGUF file"):
+        resolve_models(settings, ["judge"], environ={})
+
+
+def test_a_missing_local_model_file_fails_at_resolution(tmp_path: Path) -> None:
+    settings = Settings.model_validate(
+        {"models": {"base": {"model": "x", "provider": "local", "model_path": "nope.gguf"}}}
+    )
+    with pytest.raises(ConfigError, match=r"'base'.*nope\.gguf does not exist"):
+        resolve_models(settings, ["base"], environ={})

@@ -287,7 +287,19 @@ class LocalServerPool:
 
 def _normalise(spec: LocalServerSpec, alias: str) -> LocalServerSpec:
     """Check the spec without starting anything; return it with the path and threads fixed."""
-    path = Path(spec.model_path).expanduser()
+    path = check_model_file(Path(spec.model_path), alias)
+    what = f"local model {alias!r}"
+    if spec.n_ctx < 0:
+        raise LocalServerError(f"{what}: n_ctx must be 0 (model maximum) or more, not {spec.n_ctx}")
+    if spec.n_threads is not None and spec.n_threads < 1:
+        raise LocalServerError(f"{what}: n_threads must be at least 1, not {spec.n_threads}")
+    return replace(spec, model_path=path.resolve(), n_threads=spec.n_threads or cpu_count())
+
+
+def check_model_file(model_path: Path, alias: str) -> Path:
+    """A readable GGUF file, or a `LocalServerError` naming the alias: also run at
+    collection, so a wrong ``model_path`` fails before any other model is called."""
+    path = model_path.expanduser()
     what = f"local model {alias!r}"
     if not path.is_file():
         problem = "is a directory, not a file" if path.is_dir() else "does not exist"
@@ -303,11 +315,7 @@ def _normalise(spec: LocalServerSpec, alias: str) -> LocalServerSpec:
             f"{GGUF_MAGIC!r}); llama.cpp serves .gguf files — convert other formats with "
             "llama.cpp's convert_hf_to_gguf.py"
         )
-    if spec.n_ctx < 0:
-        raise LocalServerError(f"{what}: n_ctx must be 0 (model maximum) or more, not {spec.n_ctx}")
-    if spec.n_threads is not None and spec.n_threads < 1:
-        raise LocalServerError(f"{what}: n_threads must be at least 1, not {spec.n_threads}")
-    return replace(spec, model_path=path.resolve(), n_threads=spec.n_threads or cpu_count())
+    return path
 
 
 def _server_args(spec: LocalServerSpec, port: int) -> list[str]:

@@ -7,8 +7,9 @@ before the first paid request, not after half a run.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
-from deltajudge.errors import ConfigError
+from deltajudge.errors import ConfigError, LocalServerError
 from deltajudge.settings import ModelConfig, Settings
 
 #: The label the report shows for an alias that fell back to the embedded model.
@@ -49,6 +50,8 @@ def _effective(
         return config
     if settings.local_fallback and needs_fallback(config, environ):
         return _as_local(config)
+    if config.provider == "local" and config.model_path is not None:
+        _check_model_file(alias, config.model_path)
     if (
         config.provider != "local"
         and config.base_url is None
@@ -60,6 +63,15 @@ def _effective(
             "holds it, or give the alias a base_url (vLLM, Ollama, a local server)",
         )
     return config
+
+
+def _check_model_file(alias: str, model_path: str) -> None:
+    from deltajudge.generation.local_server import check_model_file
+
+    try:
+        check_model_file(Path(model_path), alias)
+    except LocalServerError as exc:
+        raise ConfigError(str(exc), hint=f"set models.{alias}.model_path to a .gguf file") from None
 
 
 def _as_local(config: ModelConfig) -> ModelConfig:
