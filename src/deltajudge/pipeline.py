@@ -12,7 +12,6 @@ import functools
 import hashlib
 import json
 import os
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,12 +58,9 @@ class Evaluation:
     def add(self, loaded: LoadedRubric) -> None:
         self.rubrics[loaded.path] = loaded
 
-    def models_for(
-        self, loaded: LoadedRubric, environ: Mapping[str, str] | None = None
-    ) -> dict[str, ModelConfig]:
+    def models_for(self, loaded: LoadedRubric) -> dict[str, ModelConfig]:
         """Resolve this rubric's aliases now, so a missing key fails at collection."""
-        environ = os.environ if environ is None else environ
-        return resolve_models(self.settings, loaded.rubric.aliases(), environ)
+        return resolve_models(self.settings, loaded.rubric.aliases(), os.environ)
 
     def select(self, path: Path, case_ids: list[str]) -> None:
         self.selected[path] = case_ids

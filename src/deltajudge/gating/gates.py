@@ -33,7 +33,7 @@ def metric_value(spec: GateSpec, model: str, stats: RubricStats) -> tuple[float 
             "delta_ci_low": paired.ci_low,
             "delta_ci_high": paired.ci_high,
             "p_value": paired.p_value,
-            "win_rate": paired.wins / paired.n,
+            "win_rate": paired.win_rate,
             "regressions": float(len(found.regressions)),
         }
         value = values[spec.metric]

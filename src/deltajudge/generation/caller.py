@@ -85,22 +85,41 @@ class Caller:
         ``accept`` vets a fresh answer before it is cached (a judge answer with no
         score raises there), so that only usable answers are ever replayed.
         """
-        config = self.models[request.alias]
+        alias = request.alias
+        config = self.models[alias]
         payload = self._payload(config, request)
         table: Table = "generations" if request.purpose == "generate" else "judgments"
         key = cache_key(answerer(config), config.api, config.model, payload)
+
+        async def ask(endpoint: Endpoint) -> CallResult:
+            from deltajudge.generation.sdk import send
+
+            return await send(endpoint.client, self.models[alias], payload)
+
+        what = f"answer for {alias} ({config.model})"
+        return await self._answer(alias, table, key, ask, accept, what)
+
+    async def _answer(
+        self,
+        alias: str,
+        table: Table,
+        key: str,
+        ask: Callable[[Endpoint], Awaitable[CallResult]],
+        accept: Callable[[CallResult], object] | None,
+        what: str,
+    ) -> CallResult:
+        """The one path every call takes: cache, offline check, shared in-flight request,
+        endpoint limit, vetting, write-through."""
         cached = self._cache.get(table, key) if self._cache else None
         if cached is not None:
-            self.tokens.add(request.alias, cached)
+            self.tokens.add(alias, cached)
             return cached
         if self._settings.offline:
-            raise OfflineMiss(
-                f"--dj-offline: no cached answer for {request.alias} ({config.model})"
-            )
+            raise OfflineMiss(f"--dj-offline: no cached {what}")
         pending = self._inflight.get(key)
         if pending is not None:  # the same request is already under way: share its answer
             return await asyncio.shield(pending)
-        task = asyncio.ensure_future(self._fresh(request, config, payload, table, key, accept))
+        task = asyncio.ensure_future(self._fresh(alias, table, key, ask, accept))
         self._inflight[key] = task
         try:
             return await asyncio.shield(task)
@@ -109,20 +128,17 @@ class Caller:
 
     async def _fresh(
         self,
-        request: ModelRequest,
-        config: ModelConfig,
-        payload: dict[str, Any],
+        alias: str,
         table: Table,
         key: str,
+        ask: Callable[[Endpoint], Awaitable[CallResult]],
         accept: Callable[[CallResult], object] | None,
     ) -> CallResult:
-        endpoint = await self._endpoint(request.alias)
-        from deltajudge.generation.sdk import send
-
+        endpoint = await self._endpoint(alias)
         async with endpoint.limit:
             self.calls += 1
-            result = await send(endpoint.client, self.models[request.alias], payload)
-        self.tokens.add(request.alias, result)
+            result = await ask(endpoint)
+        self.tokens.add(alias, result)
         if accept is not None:
             accept(result)
         if self._cache is not None:
@@ -156,22 +172,15 @@ class Caller:
     async def embed(self, alias: str, texts: tuple[str, ...]) -> list[list[float]]:
         """Embeddings through the alias's endpoint, cached like a judgment."""
         config = self.models[alias]
-        payload = {"embed": list(texts)}
-        key = cache_key(answerer(config), "embeddings", config.model, payload)
-        cached = self._cache.get("judgments", key) if self._cache else None
-        if cached is None:
-            if self._settings.offline:
-                raise OfflineMiss(f"--dj-offline: no cached embeddings for {alias}")
-            endpoint = await self._endpoint(alias)
+        key = cache_key(answerer(config), "embeddings", config.model, {"embed": list(texts)})
+
+        async def ask(endpoint: Endpoint) -> CallResult:
             from deltajudge.generation.sdk import embed
 
-            async with endpoint.limit:
-                self.calls += 1
-                cached = await embed(endpoint.client, self.models[alias], list(texts))
-            if self._cache is not None:
-                self._cache.put("judgments", key, cached)
-        self.tokens.add(alias, cached)
-        vectors: list[list[float]] = json.loads(cached.text)
+            return await embed(endpoint.client, self.models[alias], list(texts))
+
+        result = await self._answer(alias, "judgments", key, ask, None, f"embeddings for {alias}")
+        vectors: list[list[float]] = json.loads(result.text)
         return vectors
 
     def _payload(self, config: ModelConfig, request: ModelRequest) -> dict[str, Any]:

@@ -103,28 +103,21 @@ def _check_references(rubric: Rubric, path: Path, positions: Positions) -> None:
                 ("gates", index, "metric"),
                 f"gates[{index}].metric: {gate.metric} needs a baseline and a candidate in models",
             )
+    for key, named in (("noise_check", rubric.noise_check), ("case_check", rubric.case_check)):
+        if named is not None and named.grader is not None and named.grader not in graders:
+            raise _error(
+                path,
+                positions,
+                (key, "grader"),
+                f"{key}.grader: unknown grader {named.grader!r}",
+            )
     noise = rubric.noise_check
-    if noise is not None and noise.grader is not None and noise.grader not in graders:
-        raise _error(
-            path,
-            positions,
-            ("noise_check", "grader"),
-            f"noise_check.grader: unknown grader {noise.grader!r}",
-        )
     if noise is not None and not any(isinstance(g, ScoreModelGrader) for g in rubric.graders):
         raise _error(
             path,
             positions,
             ("noise_check",),
             "noise_check: needs a score_model grader to re-judge",
-        )
-    check = rubric.case_check
-    if check is not None and check.grader is not None and check.grader not in graders:
-        raise _error(
-            path,
-            positions,
-            ("case_check", "grader"),
-            f"case_check.grader: unknown grader {check.grader!r}",
         )
 
 

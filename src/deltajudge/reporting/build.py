@@ -83,7 +83,7 @@ def _comparison(c: Comparison) -> ComparisonEntry:
         wins=p.wins,
         ties=p.ties,
         losses=p.losses,
-        win_rate=p.wins / p.n if p.n else None,
+        win_rate=p.win_rate,
         mcnemar_fixed=c.mcnemar.fixed if c.mcnemar else None,
         mcnemar_broken=c.mcnemar.broken if c.mcnemar else None,
         mcnemar_p=c.mcnemar.p_value if c.mcnemar else None,

@@ -41,6 +41,11 @@ class PairedComparison:
     ties: int
     losses: int
 
+    @property
+    def win_rate(self) -> float | None:
+        """Share of cases the candidate won outright (ties count as not won)."""
+        return self.wins / self.n if self.n else None
+
 
 def compare_paired(
     baseline: Sequence[float],
