@@ -118,6 +118,20 @@ def test_an_unreachable_endpoint_ends_the_run_in_seconds(project: Project) -> No
     assert all(c["samples"]["base"]["error"] is None for c in report["rubrics"][0]["cases"])
 
 
+def test_a_hung_endpoint_ends_the_run_within_its_timeout_and_a_little(project: Project) -> None:
+    project.server.set_rules([Rule(model="cand-m", reply=Reply(delay_s=30)), *_judge_all()])
+    project.write(rows=_rows(50), config_extra="timeout_s = 1")
+
+    started = time.monotonic()
+    result = project.run()
+    took = time.monotonic() - started
+
+    assert result.ret == 1
+    assert took < 15, f"took {took:.1f} s"  # one round of 1 s timeouts, then down
+    notes = project.report()["notes"]
+    assert any("went down" in n and "timed out" in n for n in notes)
+
+
 def test_a_rejected_key_stops_calling_the_endpoint(pytester: pytest.Pytester) -> None:
     rules = [Rule(model="cand-m", reply=Reply(status=401, text="Incorrect API key provided"))]
     with ScriptedServer([*rules, *_judge_all()]) as server:
