@@ -23,6 +23,7 @@ from deltajudge.generation.cache import ResponseCache
 from deltajudge.generation.caller import Caller, LocalStart
 from deltajudge.generation.local_process import cpu_count
 from deltajudge.generation.request import ModelRequest
+from deltajudge.interrupt import Stop
 from deltajudge.judging.graders import GraderFn, PairGraderFn, build_grader, build_pair_grader
 from deltajudge.judging.model_graders import score_model
 from deltajudge.judging.rubric import PairwiseGrader, Rubric, ScoreModelGrader
@@ -49,8 +50,9 @@ async def execute(
         if not settings.offline and any(m.provider == "local" for m in models.values()):
             local = LocalStarter(cleanup, models)
         caller = Caller(models, settings, cache, start_local=local)
+        stop = Stop()
         try:
-            await _run_all(runs, caller, progress)
+            await stop.run(_run_all(runs, caller, progress, stop))
         finally:
             await caller.aclose()
         hits = cache.hits if cache else 0
@@ -63,6 +65,8 @@ async def execute(
         calls=caller.calls,
         cache_hits=hits,
         notes=caller.notes(),
+        interrupted=stop.signal.name if stop.signal is not None else None,
+        exit_code=stop.exit_code,
     )
 
 
@@ -132,7 +136,9 @@ class _Graders:
         return cls(single, pairs)
 
 
-async def _run_all(runs: list[RubricRun], caller: Caller, progress: Progress | None) -> None:
+async def _run_all(
+    runs: list[RubricRun], caller: Caller, progress: Progress | None, stop: Stop
+) -> None:
     total = sum(len(run.selected) for run in runs)
     state = {"done": 0, "errors": 0}
 
@@ -153,11 +159,15 @@ async def _run_all(runs: list[RubricRun], caller: Caller, progress: Progress | N
 
     async def worker() -> None:
         for run, graders, case in work:  # workers share one generator: each case once
+            if stop.requested:
+                return
             await one(run, graders, case)
 
     # Enough cases in flight to keep every endpoint's requests busy, but not all 10,000
     # at once: each waiting case holds its coroutines and request bodies in memory.
     await asyncio.gather(*(worker() for _ in range(min(total, caller.cases_in_flight()))))
+    if stop.requested:
+        return
     await asyncio.gather(
         *(measure_noise(run, caller) for run in runs if run.loaded.rubric.noise_check)
     )

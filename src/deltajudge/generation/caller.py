@@ -91,11 +91,14 @@ class Caller:
         self._watchers: list[asyncio.Task[None]] = []
 
     async def aclose(self) -> None:
-        for watcher in self._watchers:
-            watcher.cancel()
-        for watcher in self._watchers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        """Stop what is still running (an interrupted run leaves calls in flight) before the
+        clients close, so no task outlives them to fail with "client has been closed"."""
+        pending: list[asyncio.Future[Any]] = [*self._watchers, *self._inflight.values()]
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if self._endpoints is not None:
             await self._endpoints.aclose()
 
