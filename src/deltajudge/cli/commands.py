@@ -1,0 +1,12 @@
+"""The commands beyond run/report/diff, registered in one call so the parser stays small."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deltajudge.cli import evals_io
+
+
+def add_commands(commands: Any) -> None:
+    """Each command sets ``handler``: ``main`` calls it with the parsed namespace."""
+    evals_io.add_commands(commands)
