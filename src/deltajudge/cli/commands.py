@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from deltajudge.cli import evals_io
+from deltajudge.cli import data, evals_io
 
 
 def add_commands(commands: Any) -> None:
     """Each command sets ``handler``: ``main`` calls it with the parsed namespace."""
     evals_io.add_commands(commands)
+    data.add_commands(commands)
