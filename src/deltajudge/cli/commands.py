@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from deltajudge.cli import data, evals_io
+from deltajudge.cli import data, evals_io, record
 
 
 def add_commands(commands: Any) -> None:
     """Each command sets ``handler``: ``main`` calls it with the parsed namespace."""
     evals_io.add_commands(commands)
     data.add_commands(commands)
+    record.add_commands(commands)

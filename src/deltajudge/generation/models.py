@@ -60,6 +60,15 @@ def _effective(
 ) -> ModelConfig:
     if settings.offline:
         return config
+    if config.provider == "recorded":
+        assert config.path is not None
+        if not Path(config.path).is_file():
+            raise ConfigError(
+                f"model alias {alias!r}: recording not found: {config.path}",
+                hint=f"record the model first (deltajudge record ALIAS --rubric RUBRIC --out "
+                f"{config.path}), or fix models.{alias}.path",
+            )
+        return config
     if settings.local_fallback and needs_fallback(config, environ):
         return _as_local(config)
     if config.provider == "local":
