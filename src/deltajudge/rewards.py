@@ -53,7 +53,7 @@ def from_rubric(
     rubric_path = Path(path)
     loaded = load_rubric(rubric_path)
     spec = _pick(loaded.rubric.graders, grader, rubric_path)
-    rootdir, settings = _settings(rubric_path, config)
+    rootdir, settings = settings_near(rubric_path, config)
     subs = spec.graders.values() if isinstance(spec, MultiGrader) else [spec]
     aliases = {m for g in subs if (m := getattr(g, "model", None)) is not None}
     models = resolve_models(settings, aliases, os.environ)
@@ -94,7 +94,9 @@ def _pick(graders: Sequence[GraderSpec], name: str | None, path: Path) -> Grader
     return usable[0]
 
 
-def _settings(rubric: Path, config: str | os.PathLike[str] | None) -> tuple[Path, Settings]:
+def settings_near(rubric: Path, config: str | os.PathLike[str] | None) -> tuple[Path, Settings]:
+    """The settings a command about one rubric uses: ``config``, else the config file
+    nearest the rubric (its folder, then each parent), else the working directory's."""
     if config is not None:
         return Path.cwd(), load_settings(Path.cwd(), config_file=Path(config))
     for folder in rubric.resolve().parents:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deltajudge.cli import data, evals_io, record
+from deltajudge.cli import data, evals_io, record, validate_judge
 
 
 def add_commands(commands: Any) -> None:
@@ -12,3 +12,4 @@ def add_commands(commands: Any) -> None:
     evals_io.add_commands(commands)
     data.add_commands(commands)
     record.add_commands(commands)
+    validate_judge.add_commands(commands)
