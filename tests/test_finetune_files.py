@@ -176,3 +176,36 @@ def test_stats_reports_lengths_and_the_preferred_to_non_preferred_ratio(
     out = capsys.readouterr().out
     assert "48 rows (openai-preference)" in out
     assert "the preferred answer is the longer one in 100% of pairs" in out
+
+
+def test_leakage_lists_exact_normalised_and_near_duplicate_prompts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = _write(
+        tmp_path / "train.jsonl",
+        [
+            pair("Where is my order #123?", "good", "bad"),
+            pair("How do I reset my password?", "good", "bad"),
+            pair("Can I change the delivery address for my parcel?", "good", "bad"),
+            pair("Something entirely different", "good", "bad"),
+        ],
+    )
+    evaluation = _write(
+        tmp_path / "eval.jsonl",
+        [
+            {"id": "e1", "input": "Where is my order #123?"},
+            {"id": "e2", "input": "how do i   reset my password"},
+            {"id": "e3", "input": "Can I change the delivery address for my parcels?"},
+            {"id": "e4", "input": "What are your opening hours?"},
+        ],
+    )
+    assert main(["data", "leakage", str(evaluation), "--train", str(train)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0] == f"{evaluation}:1: case e1: exact match of {train}:1"
+    assert lines[1] == f"{evaluation}:2: case e2: normalised match of {train}:2"
+    assert lines[2].startswith(f"{evaluation}:3: case e3: near (0.9")
+    assert lines[2].endswith(f"match of {train}:3")
+    assert len(lines) == 3  # e4 is new
+    assert "3 evaluation prompts are in the training file" in captured.err
+    assert main(["data", "leakage", str(evaluation), "--train", str(train), "--fail"]) == 1

@@ -25,6 +25,7 @@ from deltajudge.cases.finetune_ops import (
     file_stats,
     split_rows,
 )
+from deltajudge.cases.leakage import NEAR_THRESHOLD, leaks_between
 from deltajudge.errors import ConfigError
 
 
@@ -61,6 +62,18 @@ def add_commands(commands: Any) -> None:
     stats.add_argument("file", type=Path)
     stats.add_argument("--json", action="store_true", help="machine-readable")
     stats.set_defaults(handler=run_stats)
+
+    leakage = verbs.add_parser("leakage", help="evaluation prompts that are in the training file")
+    leakage.add_argument("dataset", type=Path, help="the evaluation data set")
+    leakage.add_argument("--train", type=Path, required=True, metavar="FILE")
+    leakage.add_argument(
+        "--threshold",
+        type=float,
+        default=NEAR_THRESHOLD,
+        help="similarity of a near duplicate (0-1)",
+    )
+    leakage.add_argument("--fail", action="store_true", help="exit 1 when any prompt leaked")
+    leakage.set_defaults(handler=run_leakage)
 
 
 def run_validate(ns: argparse.Namespace) -> int:
@@ -150,3 +163,19 @@ def render_stats(path: Path, stats: FileStats) -> str:
             f"answer is the longer one in {stats.chosen_longer:.0%} of pairs"
         )
     return "\n".join(lines)
+
+
+def run_leakage(ns: argparse.Namespace) -> int:
+    """A warning by default (the run may still be worth reading); ``--fail`` for CI."""
+    leaks = leaks_between(ns.dataset, ns.train, ns.threshold)
+    for leak in leaks:
+        print(leak.render(ns.dataset, ns.train))
+    if not leaks:
+        print(f"{ns.dataset}: no prompt found in {ns.train}")
+        return 0
+    print(
+        f"warning: {len(leaks)} evaluation prompts are in the training file: their scores "
+        "measure memory, not the fine-tune",
+        file=sys.stderr,
+    )
+    return 1 if ns.fail else 0
