@@ -11,22 +11,13 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
-
-from tabulate import tabulate
+from typing import TYPE_CHECKING, Any
 
 from deltajudge.cases.finetune_files import FORMATS, MAX_ROW_CHARS, read_rows, validate_file
-from deltajudge.cases.finetune_ops import (
-    SPLITS,
-    ConversionError,
-    FileStats,
-    convert_row,
-    default_style,
-    file_stats,
-    split_rows,
-)
-from deltajudge.cases.leakage import NEAR_THRESHOLD, leaks_between
 from deltajudge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from deltajudge.cases.finetune_ops import FileStats
 
 
 def add_commands(commands: Any) -> None:
@@ -69,8 +60,8 @@ def add_commands(commands: Any) -> None:
     leakage.add_argument(
         "--threshold",
         type=float,
-        default=NEAR_THRESHOLD,
-        help="similarity of a near duplicate (0-1)",
+        default=0.9,
+        help="similarity of a near duplicate (0-1; default 0.9)",
     )
     leakage.add_argument("--fail", action="store_true", help="exit 1 when any prompt leaked")
     leakage.set_defaults(handler=run_leakage)
@@ -89,6 +80,8 @@ def run_validate(ns: argparse.Namespace) -> int:
 
 
 def run_split(ns: argparse.Namespace) -> int:
+    from deltajudge.cases.finetune_ops import SPLITS, split_rows
+
     _, rows, problems = read_rows(ns.file)
     if problems:
         for problem in problems:
@@ -107,6 +100,8 @@ def run_split(ns: argparse.Namespace) -> int:
 
 
 def run_convert(ns: argparse.Namespace) -> int:
+    from deltajudge.cases.finetune_ops import ConversionError, convert_row, default_style
+
     fmt, rows, problems = read_rows(ns.file)
     style = ns.style or default_style(fmt, rows)
     out: list[str] = []
@@ -133,6 +128,8 @@ def run_convert(ns: argparse.Namespace) -> int:
 
 
 def run_stats(ns: argparse.Namespace) -> int:
+    from deltajudge.cases.finetune_ops import file_stats
+
     fmt, rows, problems = read_rows(ns.file)
     for problem in problems:
         print(problem, file=sys.stderr)
@@ -145,6 +142,8 @@ def run_stats(ns: argparse.Namespace) -> int:
 
 
 def render_stats(path: Path, stats: FileStats) -> str:
+    from tabulate import tabulate
+
     head = f"{path}: {stats.rows} rows ({stats.format}), {stats.prompts} distinct prompts"
     table = [
         (name, f"{v.mean:,.1f}", f"{v.median:,.0f}", f"{v.max:,}")
@@ -167,6 +166,8 @@ def render_stats(path: Path, stats: FileStats) -> str:
 
 def run_leakage(ns: argparse.Namespace) -> int:
     """A warning by default (the run may still be worth reading); ``--fail`` for CI."""
+    from deltajudge.cases.leakage import leaks_between
+
     leaks = leaks_between(ns.dataset, ns.train, ns.threshold)
     for leak in leaks:
         print(leak.render(ns.dataset, ns.train))

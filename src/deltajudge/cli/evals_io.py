@@ -15,12 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from deltajudge.errors import ConfigError, DatasetError
-from deltajudge.judging.evals_import import alias_for, import_eval, required_item_fields
-from deltajudge.judging.evals_source import read_definition
-from deltajudge.settings import find_config_file, load_settings
 
 #: Item fields that hold the prompt, in the order they are tried.
 PROMPT_FIELDS = ("messages", "input", "prompt", "question")
@@ -63,6 +58,9 @@ def add_commands(commands: Any) -> None:
 
 
 def run_import(ns: argparse.Namespace) -> int:
+    from deltajudge.judging.evals_import import alias_for, import_eval, required_item_fields
+    from deltajudge.judging.evals_source import read_definition
+
     definition = read_definition(ns.definition)
     slug = alias_for(str(definition.get("name") or ns.definition.stem)).lower()
     tested = dict(_assignment(m) for m in ns.model) or {"base": "", "candidate": ""}
@@ -105,28 +103,23 @@ def _assignment(text: str) -> tuple[str, str]:
     return alias, model
 
 
-class _Block(str):
-    """A multi-line string written as a YAML ``|`` block, as people write prompts."""
-
-
-def _block(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-_Dumper.add_representer(str, _block)
-
-
 def rubric_yaml(rubric: dict[str, Any], notes: list[str]) -> str:
+    """The rubric as people write it: multi-line prompts as ``|`` blocks, notes on top."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def block(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, block)
     header = ["# Imported from an OpenAI Evals definition by `deltajudge import openai-evals`."]
     if notes:
         header.append("# Not reproduced exactly:")
         header += [f"#  - {note}" for note in notes]
-    body = yaml.dump(rubric, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    body = yaml.dump(rubric, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=100)
     return "\n".join(header) + "\n" + body
 
 
@@ -239,6 +232,8 @@ def run_export(ns: argparse.Namespace) -> int:
 
 def _model_ids(rubric: Path, config: Path | None) -> dict[str, str]:
     """Alias -> model id from the config nearest the rubric (or the one given)."""
+    from deltajudge.settings import find_config_file, load_settings
+
     root = Path.cwd()
     if config is None:
         for folder in rubric.resolve().parents:

@@ -7,8 +7,6 @@ The recording is the baseline that outlives the model: later runs name it with a
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -34,6 +32,8 @@ def add_commands(commands: Any) -> None:
 
 
 def run_record(ns: argparse.Namespace) -> int:
+    import asyncio
+
     from deltajudge.generation.models import resolve_models
     from deltajudge.judging.loading import load_rubric
     from deltajudge.settings import load_settings
@@ -69,6 +69,8 @@ async def _record(
     settings: Settings,
     rootdir: Path,
 ) -> RecordOutcome:
+    import contextlib
+
     from deltajudge.engine import LocalStarter
     from deltajudge.generation.cache import ResponseCache
     from deltajudge.generation.caller import Caller

@@ -7,11 +7,10 @@ import argparse
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tabulate import tabulate
-
-from deltajudge.stats.agreement import Agreement
+if TYPE_CHECKING:  # the statistics import scipy: only when the command runs
+    from deltajudge.stats.agreement import Agreement
 
 
 def add_commands(commands: Any) -> None:
@@ -33,6 +32,8 @@ def add_commands(commands: Any) -> None:
 
 
 def run_validate_judge(ns: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
     from deltajudge.judge_check import check_judge
 
     result = check_judge(ns.rubric, ns.pairs, ns.grader, ns.config)
