@@ -236,17 +236,24 @@ def test_what_is_not_exact_is_a_comment_in_the_rubric_and_in_the_output(
 
 
 def test_the_python_dict_pasted_from_a_notebook_imports_like_the_json(tmp_path: Path) -> None:
+    grader = GOOD_VIBES["testing_criteria"][0]
     pasted = (
         "from openai import OpenAI\nclient = OpenAI()\n\n"
+        f"grader = {pprint.pformat(grader)}\n"
+        "rows = [json.loads(line) for line in open('items.jsonl')]  # skipped: not a literal\n"
         "good_vibes_eval = client.evals.create(\n"
         f"    name={GOOD_VIBES['name']!r},\n"
         f"    data_source_config={pprint.pformat(GOOD_VIBES['data_source_config'])},\n"
-        f"    testing_criteria={pprint.pformat(GOOD_VIBES['testing_criteria'])},\n)\n"
+        "    testing_criteria=[grader],\n)\n"
+        "print(good_vibes_eval.id)\n"
     )
     assert "True" in pasted  # a Python literal, not JSON
     from_python = load_rubric(_import(tmp_path, pasted, "python")).rubric
     from_json = load_rubric(_import(tmp_path, GOOD_VIBES, "json")).rubric
     assert from_python == from_json
+    # a bare grader dict, as often kept on its own
+    alone = load_rubric(_import(tmp_path, f"grader = {pprint.pformat(grader)}\n", "alone"))
+    assert alone.rubric.graders == from_json.graders
 
 
 def test_a_pasted_definition_is_never_executed(

@@ -57,30 +57,61 @@ def _parse(text: str, path: Path) -> Any:
 
 
 def _from_python(tree: ast.Module, path: Path) -> Any:
-    """The last literal, keyword-call or assignment in the module, read as data."""
+    """The ``evals.create(...)`` keywords, else the last literal that looks like criteria.
+
+    Names assigned a literal earlier (``grader = {...}`` then ``testing_criteria=[grader]``)
+    are substituted as literals; anything else (a comprehension, a call) is skipped.
+    """
+    env: dict[str, ast.expr] = {}
     found: dict[str, Any] = {}
     bare: Any = None
+    failure: EvalsFormatError | None = None
     for statement in tree.body:
-        if isinstance(statement, ast.Assign | ast.AnnAssign):
-            value = statement.value
-            if value is None:
+        if isinstance(statement, ast.Assign | ast.AnnAssign | ast.Expr) and statement.value:
+            node = _Substitute(env).visit(statement.value)
+            if isinstance(node, ast.Call):
+                found.update(_call_keywords(node, path))
                 continue
-            if isinstance(value, ast.Call):
-                found.update(_call_keywords(value, path))
-            else:
-                bare = _literal(value, path)
-        elif isinstance(statement, ast.Expr):
-            if isinstance(statement.value, ast.Call):
-                found.update(_call_keywords(statement.value, path))
-            else:
-                bare = _literal(statement.value, path)
+            try:
+                value = _literal(node, path)
+            except EvalsFormatError as exc:
+                failure = exc
+                continue
+            targets = (
+                statement.targets
+                if isinstance(statement, ast.Assign)
+                else [getattr(statement, "target", None)]
+            )
+            env.update({t.id: node for t in targets if isinstance(t, ast.Name)})
+            if _looks_like_criteria(value):
+                bare = value
     if found:
         return found
     if bare is None:
-        raise EvalsFormatError(
+        raise failure or EvalsFormatError(
             "no dict, list or evals.create(...) call found", path=path, hint=_SHAPES
         )
     return bare
+
+
+class _Substitute(ast.NodeTransformer):
+    """Replace names bound to literals by those literals (still nothing is evaluated)."""
+
+    def __init__(self, env: dict[str, ast.expr]) -> None:
+        self.env = env
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        return self.env.get(node.id, node)
+
+
+def _looks_like_criteria(value: Any) -> bool:
+    if isinstance(value, dict):
+        return "testing_criteria" in value or "type" in value
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, dict) and "type" in v for v in value)
+    )
 
 
 def _call_keywords(call: ast.Call, path: Path) -> dict[str, Any]:
