@@ -119,3 +119,18 @@ def test_when_every_preferred_answer_is_longer_length_bias_cannot_be_ruled_out()
     assert "no pair has a shorter preferred answer: a length bias cannot be ruled out" in (
         result.reasons
     )
+
+
+def test_the_bundled_judge_pairs_tell_a_judge_from_the_length_heuristic() -> None:
+    rows = [
+        json.loads(line)
+        for line in (ROOT / "fixtures" / "good_vibes" / "judge_pairs.jsonl")
+        .read_text()
+        .splitlines()
+    ]
+    good = [len(r["preferred_output"][0]["content"]) for r in rows]
+    bad = [len(r["non_preferred_output"][0]["content"]) for r in rows]
+    assert sum(g < b for g, b in zip(good, bad, strict=True)) == 8
+    length_judge = [1 if g > b else -1 for g, b in zip(good, bad, strict=True)]
+    assert validate_judge(length_judge, good, bad).flagged
+    assert not validate_judge([1] * len(rows), good, bad).flagged  # a judge right every time
