@@ -82,7 +82,7 @@ async def _record(
             cleanup.callback(cache.close)
         local = None
         if models[ns.alias].provider == "local":
-            local = LocalStarter(cleanup, dict(models), set())
+            local = LocalStarter(cleanup, dict(models))
         caller = Caller(models, settings, cache, start_local=local)
         try:
             return await record(caller, ns.alias, cases, ns.samples, rubric)
