@@ -90,6 +90,14 @@ EVERY_TYPE: dict[str, Any] = {
             "pass_threshold": 0.8,
         },
         {
+            "type": "text_similarity",
+            "name": "same meaning",
+            "input": "{{sample.output_text}}",
+            "reference": _REF,
+            "evaluation_metric": "cosine",
+            "pass_threshold": 0.7,
+        },
+        {
             "type": "python",
             "name": "short",
             "source": "def grade(sample, item):\n"
@@ -187,10 +195,11 @@ def test_import_writes_aliases_for_literal_model_ids_and_keeps_names_with_spaces
     assert config["models"] == {
         "o3-mini": {"model": "o3-mini"},
         "gpt-4-1-mini": {"model": "gpt-4.1-mini"},
+        "embeddings": {"model": "text-embedding-3-large"},
     }
     rubric = load_rubric(rubric_path).rubric
     assert [g.name for g in rubric.graders][:3] == ["Good Vibes Grader", "Is polite", "exact match"]
-    assert rubric.judge_aliases() == {"o3-mini", "gpt-4-1-mini"}
+    assert rubric.judge_aliases() == {"o3-mini", "gpt-4-1-mini", "embeddings"}
     rows = [
         json.loads(line)
         for line in (tmp_path / "out" / "data")
@@ -307,11 +316,12 @@ def test_rft_export_gives_one_grader_or_a_multi_keyed_by_name(tmp_path: Path) ->
         "Good_Vibes_Grader",
         "exact_match",
         "close_enough",
+        "same_meaning",
         "short",
         "combined",
     ]
     assert combined["graders"]["combined"]["graders"]["exact"]["operation"] == "ilike"
-    assert combined["calculate_output"].endswith("/ 5")
+    assert combined["calculate_output"].endswith("/ 6")
 
 
 def test_a_function_grader_exports_with_its_module_inlined(tmp_path: Path) -> None:

@@ -72,6 +72,11 @@ class _Exporter:
         elif isinstance(spec, TextSimilarityGrader):
             out |= {"input": spec.input, "reference": spec.reference}
             out["evaluation_metric"] = spec.evaluation_metric
+            if spec.model is not None:
+                self.notes.append(
+                    f"{where}: cosine used the alias {spec.model!r} for embeddings; "
+                    "OpenAI's grader uses its own embedding model"
+                )
             if spec.pass_threshold is not None:
                 out["pass_threshold"] = spec.pass_threshold
             else:
