@@ -11,7 +11,7 @@ import pytest
 
 from conftest import Project, judge_json, rubric_text
 from deltajudge.cli import main
-from deltajudge.stats.agreement import validate_judge
+from deltajudge.stats.agreement import cohens_kappa, validate_judge
 from deltajudge.testing import Rule
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,3 +134,33 @@ def test_the_bundled_judge_pairs_tell_a_judge_from_the_length_heuristic() -> Non
     length_judge = [1 if g > b else -1 for g, b in zip(good, bad, strict=True)]
     assert validate_judge(length_judge, good, bad).flagged
     assert not validate_judge([1] * len(rows), good, bad).flagged  # a judge right every time
+
+
+def test_cohens_kappa_matches_the_textbook_table() -> None:
+    # 2x2 table [[20, 5], [10, 15]]: observed 0.7, expected 0.5, kappa 0.4
+    first = [1] * 20 + [1] * 5 + [0] * 10 + [0] * 15
+    second = [1] * 20 + [0] * 5 + [1] * 10 + [0] * 15
+    assert cohens_kappa(first, second) == pytest.approx(0.4)
+    assert cohens_kappa([1, 1], [1, 1]) is None
+
+
+def test_a_persons_labels_give_cohens_kappa(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.server.set_rules(
+        [
+            Rule(judge=True, contains="LONGER", reply=judge_json(4)),
+            Rule(judge=True, reply=judge_json(1)),
+        ]
+    )
+    # the person agrees with this length-loving judge: preferred when it is the longer one
+    labels = project.path / "labels.csv"
+    labels.write_text(
+        "case,label\n"
+        + "".join(f"p{i},{'non_preferred' if i % 2 else 'preferred'}\n" for i in range(20))
+    )
+    assert _run(project, "--labels", str(labels)) == 1  # still flagged against length
+    assert "Cohen's kappa = 1.00 on 20 pairs" in capsys.readouterr().out
+    labels.write_text("case,label\np0,better\n")
+    assert _run(project, "--labels", str(labels)) == 2
+    assert f"{labels}:2: label 'better': expected one of preferred" in capsys.readouterr().err

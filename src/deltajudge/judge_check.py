@@ -37,15 +37,40 @@ class PairVerdict:
 
 
 @dataclass(frozen=True)
+class HumanAgreement:
+    """The judge against a person's labels of the same pairs."""
+
+    labels: Path
+    n: int
+    kappa: float | None
+
+
+@dataclass(frozen=True)
 class JudgeCheck:
     grader: str
     pairs: Path
     validation: JudgeValidation
     verdicts: list[PairVerdict]
+    human: HumanAgreement | None = None
+
+
+#: How a person may say which answer of a pair is better.
+HUMAN_LABELS = {
+    "preferred": 1,
+    "chosen": 1,
+    "tie": 0,
+    "non_preferred": -1,
+    "non-preferred": -1,
+    "rejected": -1,
+}
 
 
 def check_judge(
-    rubric: Path, pairs: Path, grader: str | None = None, config: Path | None = None
+    rubric: Path,
+    pairs: Path,
+    grader: str | None = None,
+    config: Path | None = None,
+    labels: Path | None = None,
 ) -> JudgeCheck:
     from deltajudge.generation.models import resolve_models
     from deltajudge.judging.loading import load_rubric
@@ -70,7 +95,55 @@ def check_judge(
         [len(_answer(r.chosen)) for r in rows],
         [len(_answer(r.rejected or [])) for r in rows],
     )
-    return JudgeCheck(spec.name, pairs, validation, verdicts)
+    human = None if labels is None else _human(labels, cases, verdicts)
+    return JudgeCheck(spec.name, pairs, validation, verdicts, human)
+
+
+def _human(path: Path, cases: Sequence[Case], verdicts: Sequence[PairVerdict]) -> HumanAgreement:
+    """Cohen's κ of the judge and a person over the pairs both judged."""
+    from deltajudge.stats.agreement import cohens_kappa
+
+    judged = {c.id: v.outcome for c, v in zip(cases, verdicts, strict=True)}
+    person: dict[str, int] = {}
+    for line, case_id, label in read_labels(path):
+        if case_id not in judged:
+            raise DatasetError(f"case {case_id!r} is not in the pairs file", path=path, line=line)
+        if label not in HUMAN_LABELS:
+            raise DatasetError(
+                f"label {label!r}: expected one of {', '.join(HUMAN_LABELS)}", path=path, line=line
+            )
+        person[case_id] = HUMAN_LABELS[label]
+    both = [(j, h) for c, h in person.items() if (j := judged[c]) is not None]
+    kappa = cohens_kappa([j for j, _ in both], [h for _, h in both])
+    return HumanAgreement(path, len(both), kappa)
+
+
+def read_labels(path: Path) -> list[tuple[int, str, str]]:
+    """(line, case, label) from a CSV with a header or a JSONL file of {case, label}."""
+    import csv
+    import json
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError("labels file not found", path=path) from None
+    out: list[tuple[int, str, str]] = []
+    if path.suffix == ".csv":
+        for row in csv.DictReader(text.splitlines()):
+            if "case" not in row or "label" not in row:
+                raise DatasetError("expected the columns case,label", path=path, line=1)
+            out.append((len(out) + 2, str(row["case"]).strip(), str(row["label"]).strip()))
+        return out
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                data = json.loads(line)
+                out.append((number, str(data["case"]), str(data["label"]).strip()))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise DatasetError(
+                    'expected {"case": ..., "label": ...}', path=path, line=number
+                ) from None
+    return out
 
 
 def _pick(graders: Sequence[GraderSpec], name: str | None, path: Path) -> GraderSpec:

@@ -27,6 +27,12 @@ def add_commands(commands: Any) -> None:
     )
     check.add_argument("--grader", metavar="NAME", help="default: the first model grader")
     check.add_argument("--config", type=Path, metavar="FILE")
+    check.add_argument(
+        "--labels",
+        type=Path,
+        metavar="FILE",
+        help="a person's labels (CSV or JSONL: case,label): Cohen's kappa",
+    )
     check.add_argument("--json", action="store_true", help="machine-readable")
     check.set_defaults(handler=run_validate_judge)
 
@@ -36,14 +42,14 @@ def run_validate_judge(ns: argparse.Namespace) -> int:
 
     from deltajudge.judge_check import check_judge
 
-    result = check_judge(ns.rubric, ns.pairs, ns.grader, ns.config)
+    result = check_judge(ns.rubric, ns.pairs, ns.grader, ns.config, ns.labels)
     found = result.validation
     if ns.json:
-        print(
-            json.dumps(
-                {"grader": result.grader, **asdict(found), "flagged": found.flagged}, indent=2
-            )
-        )
+        human = None
+        if result.human is not None:
+            human = asdict(result.human) | {"labels": str(result.human.labels)}
+        body = {"grader": result.grader, **asdict(found), "flagged": found.flagged}
+        print(json.dumps(body | {"human": human}, indent=2))
         return 1 if found.flagged else 0
     rows = [
         _row(f"judge ({result.grader})", found.judge),
@@ -55,6 +61,10 @@ def run_validate_judge(ns: argparse.Namespace) -> int:
     print(tabulate(rows, headers=headers, colalign=("left",)))
     p = found.p_vs_length
     print("judge vs length heuristic (exact McNemar): " + ("—" if p is None else f"p = {p:.3g}"))
+    if result.human is not None:
+        kappa = result.human.kappa
+        shown = "—" if kappa is None else f"{kappa:.2f}"
+        print(f"judge vs {result.human.labels}: Cohen's kappa = {shown} on {result.human.n} pairs")
     failed = next((v for v in result.verdicts if v.outcome is None), None)
     if failed is not None:
         grades = [failed.preferred, failed.rejected]

@@ -128,3 +128,21 @@ def _reasons(result: JudgeValidation) -> list[str]:
 
 def _sign(value: int) -> int:
     return (value > 0) - (value < 0)
+
+
+def cohens_kappa(first: Sequence[int], second: Sequence[int]) -> float | None:
+    """Cohen's κ of two raters over the same items: agreement beyond what their label
+    frequencies give by chance. None with fewer than two items or when chance explains
+    everything (both raters always give one and the same label).
+
+    Written out because no chosen dependency has it (scipy does not; scikit-learn is
+    not worth a dependency for six lines)."""
+    if len(first) != len(second):
+        raise ValueError("both raters must label the same items")
+    if len(first) < 2:
+        return None
+    labels = sorted(set(first) | set(second))
+    n = len(first)
+    observed = sum(a == b for a, b in zip(first, second, strict=True)) / n
+    expected = sum((list(first).count(k) / n) * (list(second).count(k) / n) for k in labels)
+    return None if expected == 1 else (observed - expected) / (1 - expected)
