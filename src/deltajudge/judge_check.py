@@ -213,7 +213,12 @@ async def _judge_all(
         cache = ResponseCache(rootdir / settings.cache_dir) if settings.cache else None
         if cache is not None:
             cleanup.callback(cache.close)
-        caller = Caller(models, settings, cache)
+        local = None
+        if not settings.offline and any(m.provider == "local" for m in models.values()):
+            from deltajudge.engine import LocalStarter  # the offline demo's embedded judge
+
+            local = LocalStarter(cleanup, dict(models))
+        caller = Caller(models, settings, cache, start_local=local)
         try:
             if isinstance(spec, PairwiseGrader):
                 pair = build_pair_grader(spec, caller)
