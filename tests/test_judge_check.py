@@ -12,7 +12,7 @@ import pytest
 from conftest import Project, judge_json, rubric_text
 from deltajudge.cli import main
 from deltajudge.stats.agreement import cohens_kappa, validate_judge
-from deltajudge.testing import Rule
+from deltajudge.testing import Reply, Rule
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -164,3 +164,45 @@ def test_a_persons_labels_give_cohens_kappa(
     labels.write_text("case,label\np0,better\n")
     assert _run(project, "--labels", str(labels)) == 2
     assert f"{labels}:2: label 'better': expected one of preferred" in capsys.readouterr().err
+
+
+PAIRWISE = """\
+  - name: which
+    type: pairwise
+    model: judge
+    input:
+      - role: user
+        content: "{{ prompt }}: which is better? A: {{ answer_a }} B: {{ answer_b }}"
+"""
+
+
+def _verdict(letter: str) -> Reply:
+    return Reply(json={"reasoning": "tone", "verdict": letter})
+
+
+def test_a_pairwise_grader_judges_each_pair_in_both_orders(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.server.set_rules(
+        [
+            Rule(judge=True, contains="A: GOOD", reply=_verdict("A")),
+            Rule(judge=True, contains="B: GOOD", reply=_verdict("B")),
+        ]
+    )
+    project.write(rubric_text(graders=PAIRWISE), None)
+    pairs = _pairs(project)
+    code = main(
+        [
+            "validate-judge",
+            str(project.path / "rubrics" / "demo.yaml"),
+            "--pairs",
+            str(pairs),
+            "--json",
+        ]
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0, data["reasons"]
+    assert data["judge"]["agree"] == 20
+    assert project.server.count() == 40  # every pair twice, the answers swapped
+    shown_first = [r.text for r in project.requests(judge=True) if "A: GOOD" in r.text]
+    assert len(shown_first) == 20
