@@ -412,3 +412,40 @@ def test_a_literal_openai_model_id_resolves_without_an_alias() -> None:
     assert resolved["o3-mini"].model == "o3-mini" and resolved["o3-mini"].base_url is None
     with pytest.raises(ConfigError, match="model alias 'judgee' is not configured"):
         resolve_models(Settings(), ["judgee"], {"OPENAI_API_KEY": "k"})
+
+
+def test_an_imported_eval_runs_unchanged(project: Project) -> None:
+    """Only the endpoints are set from the command line: the rubric, the data set and the
+    aliases are what the import wrote."""
+    project.server.set_rules([Rule(judge=True, reply=judge_json(3))])
+    source = _write(project.path / "defs" / "gv.json", json.dumps(GOOD_VIBES))
+    items = _write(project.path / "items.jsonl", "".join(json.dumps(i) + "\n" for i in ITEMS))
+    code = main(
+        [
+            "import",
+            "openai-evals",
+            str(source),
+            "--items",
+            str(items),
+            "--out",
+            str(project.path),
+            "--model",
+            "base=base-m",
+            "--model",
+            "candidate=cand-m",
+        ]
+    )
+    assert code == 0
+    url = project.server.url
+    result = project.run(
+        *(
+            a
+            for alias in ("o3-mini", "base", "candidate")
+            for a in ("--dj-set", f"models.{alias}.base_url={url}")
+        )
+    )
+    assert result.ret == 0, result.stdout.str()
+    judged = project.requests(judge=True)
+    assert len(judged) == 4 and {r.model for r in judged} == {"o3-mini"}
+    assert any("**User input**\nWhere is my order?" in r.text for r in judged)
+    assert project.rubric_report("Good Vibes Eval")["cases"]
