@@ -209,3 +209,28 @@ def test_leakage_lists_exact_normalised_and_near_duplicate_prompts(
     assert len(lines) == 3  # e4 is new
     assert "3 evaluation prompts are in the training file" in captured.err
     assert main(["data", "leakage", str(evaluation), "--train", str(train), "--fail"]) == 1
+
+
+def test_validate_checks_trl_rows_and_stats_survives_a_file_of_bad_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows: list[dict[str, Any] | str] = [
+        {"prompt": f"q{i}", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(10)
+    ]
+    rows.append({"prompt": "q", "chosen": "same", "rejected": "same"})
+    rows.append(
+        {
+            "prompt": [{"role": "user", "content": "q"}],
+            "chosen": [{"role": "user", "content": "a"}],
+            "rejected": [{"role": "assistant", "content": "b"}],
+        }
+    )
+    path = _write(tmp_path / "trl.jsonl", rows)
+    assert [str(p) for p in validate_file(path)] == [
+        f"{path}:11: chosen and rejected are the same answer",
+        f"{path}:12: a conversational TRL row in a file of standard rows",
+        f"{path}:12: chosen: every message must be the assistant's",
+    ]
+    broken = _write(tmp_path / "broken.jsonl", ['{"messages": []}'])
+    assert main(["data", "stats", str(broken)]) == 1
+    assert "messages: expected a non-empty list of messages" in capsys.readouterr().err

@@ -198,6 +198,15 @@ def validate_file(path: Path, *, max_chars: int = MAX_ROW_CHARS) -> list[Problem
     seen: dict[str, int] = {}
     for row in rows:
         problems += [Problem(path, row.line, m) for m in _row_problems(row, fmt, max_chars)]
+        if row.standard != rows[0].standard:  # TRL reads one form per data set
+            forms = ("conversational", "standard")
+            problems.append(
+                Problem(
+                    path,
+                    row.line,
+                    f"a {forms[row.standard]} TRL row in a file of {forms[rows[0].standard]} rows",
+                )
+            )
         digest = hashlib.sha256(
             json.dumps(json.loads(row.raw), sort_keys=True).encode()
         ).hexdigest()

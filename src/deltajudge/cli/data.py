@@ -133,6 +133,8 @@ def run_stats(ns: argparse.Namespace) -> int:
     fmt, rows, problems = read_rows(ns.file)
     for problem in problems:
         print(problem, file=sys.stderr)
+    if not rows:
+        return 1
     stats = file_stats(fmt, rows)
     if ns.json:
         print(json.dumps(asdict(stats), indent=2))
