@@ -449,3 +449,15 @@ def test_an_imported_eval_runs_unchanged(project: Project) -> None:
     assert len(judged) == 4 and {r.model for r in judged} == {"o3-mini"}
     assert any("**User input**\nWhere is my order?" in r.text for r in judged)
     assert project.rubric_report("Good Vibes Eval")["cases"]
+
+
+def test_structured_values_render_as_readable_text_not_python_reprs() -> None:
+    from deltajudge.judging.templates import render
+
+    item = {
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": "Hi"}]}],
+        "meta": {"tier": "gold", "tags": ["vip"]},
+        "count": 3,
+    }
+    text = render("{{ item.input }} | {{ item.meta }} | {{ item.count }}", {"item": item})
+    assert text == 'user: Hi | {"tier": "gold", "tags": ["vip"]} | 3'
