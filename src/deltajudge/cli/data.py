@@ -11,7 +11,7 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from deltajudge.cases.finetune_files import FORMATS, MAX_ROW_CHARS, read_rows, validate_file
 from deltajudge.errors import ConfigError
@@ -20,8 +20,7 @@ if TYPE_CHECKING:
     from deltajudge.cases.finetune_ops import FileStats
 
 
-def add_commands(commands: Any) -> None:
-    data = commands.add_parser("data", help="validate, split, convert, describe training files")
+def arguments(data: argparse.ArgumentParser) -> None:
     verbs = data.add_subparsers(dest="verb", required=True)
 
     validate = verbs.add_parser("validate", help="path:line: reason for every bad row")

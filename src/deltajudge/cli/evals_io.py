@@ -21,9 +21,7 @@ from deltajudge.errors import ConfigError, DatasetError
 PROMPT_FIELDS = ("messages", "input", "prompt", "question")
 
 
-def add_commands(commands: Any) -> None:
-    """Register ``import`` and ``export`` on the top-level subparsers."""
-    imp = commands.add_parser("import", help="import an OpenAI Evals definition as a rubric")
+def import_arguments(imp: argparse.ArgumentParser) -> None:
     kinds = imp.add_subparsers(dest="format", required=True)
     evals = kinds.add_parser("openai-evals", help="evals.create JSON or a pasted Python dict")
     evals.add_argument("definition", type=Path, metavar="EVAL.json")
@@ -39,7 +37,8 @@ def add_commands(commands: Any) -> None:
     evals.add_argument("--prompt-field", metavar="FIELD", help="the item field to ask")
     evals.set_defaults(handler=run_import)
 
-    exp = commands.add_parser("export", help="export a rubric's graders for OpenAI/Azure")
+
+def export_arguments(exp: argparse.ArgumentParser) -> None:
     targets = exp.add_subparsers(dest="format", required=True)
     for name, text in (
         ("openai-evals", "the evals.create body (Azure /openai/v1/evals)"),

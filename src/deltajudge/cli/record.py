@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from deltajudge.errors import ConfigError
 
@@ -21,8 +21,7 @@ if TYPE_CHECKING:
     from deltajudge.settings import ModelConfig, Settings
 
 
-def add_commands(commands: Any) -> None:
-    rec = commands.add_parser("record", help="record an alias's answers to a rubric's prompts")
+def arguments(rec: argparse.ArgumentParser) -> None:
     rec.add_argument("alias", help="the model alias to record (e.g. the retiring fine-tune)")
     rec.add_argument("--rubric", type=Path, required=True, help="whose data set to ask")
     rec.add_argument("--out", type=Path, required=True, metavar="FILE")

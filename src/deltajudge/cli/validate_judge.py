@@ -7,16 +7,13 @@ import argparse
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the statistics import scipy: only when the command runs
     from deltajudge.stats.agreement import Agreement
 
 
-def add_commands(commands: Any) -> None:
-    check = commands.add_parser(
-        "validate-judge", help="agreement of a rubric's judge with labelled preference pairs"
-    )
+def arguments(check: argparse.ArgumentParser) -> None:
     check.add_argument("rubric", type=Path)
     check.add_argument(
         "--pairs",
