@@ -218,7 +218,10 @@ async def _pair(
 
 async def _generate(caller: Caller, alias: str, case: Case) -> Sample:
     request = ModelRequest(
-        alias=alias, purpose="generate", messages=tuple(m.as_dict() for m in case.messages)
+        alias=alias,
+        purpose="generate",
+        messages=tuple(m.as_dict() for m in case.messages),
+        case_id=case.id,
     )
     try:
         answer = await caller.call(request)

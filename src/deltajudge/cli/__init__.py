@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     diff = commands.add_parser("diff", help="what changed between two report.json files")
     diff.add_argument("old", type=Path)
     diff.add_argument("new", type=Path)
+    from deltajudge.cli.commands import add_commands  # import/export, data, record
+
+    add_commands(commands)
     return parser
 
 
@@ -82,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             import pytest
 
             return int(pytest.main(pytest_args(ns, extra)))
+        if hasattr(ns, "handler"):
+            return int(ns.handler(ns))
         from deltajudge.cli import reports
 
         if ns.command == "report":

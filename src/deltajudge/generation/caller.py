@@ -116,6 +116,10 @@ class Caller:
         """
         alias = request.alias
         config = self.models[alias]
+        if config.provider == "recorded":  # answers from a file: no endpoint, no cache
+            from deltajudge.generation.recorded import answer_from_recording
+
+            return answer_from_recording(config, request)
         payload = self._payload(config, request)
         table: Table = "generations" if request.purpose == "generate" else "judgments"
         key = cache_key(answerer(config), config.api, config.model, payload)
