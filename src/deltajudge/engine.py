@@ -59,13 +59,13 @@ async def execute(
     return RunResults(
         rubrics=runs,
         models=caller.models,
-        tokens=_tokens(caller),
+        tokens=_tokens(caller, settings),
         started_at=started,
         duration_s=time.time() - started,
         calls=caller.calls,
         cache_hits=hits,
         notes=caller.notes(),
-        interrupted=stop.signal.name if stop.signal is not None else None,
+        interrupted=stop.reason,
         exit_code=stop.exit_code,
     )
 
@@ -104,16 +104,20 @@ class LocalStarter:
         return LocalStart(started, lambda: self._pool.exit_report(base_url))
 
 
-def _tokens(caller: Caller) -> dict[str, TokenUsage]:
+def _tokens(caller: Caller, settings: Settings) -> dict[str, TokenUsage]:
+    from deltajudge.generation.pricing import price_for
+
     out: dict[str, TokenUsage] = {}
-    for alias in caller.models:
+    for alias, config in caller.models.items():
         spent = caller.tokens.spent.get(alias, [0, 0, 0])
         cached = caller.tokens.cached.get(alias, [0, 0, 0])
+        price = price_for(config, settings)
         out[alias] = TokenUsage(
             prompt_tokens=spent[0],
             completion_tokens=spent[1],
             calls=spent[2],
             cached_calls=cached[2],
+            cost_usd=None if price is None else round(price.of(spent[0], spent[1]), 6),
         )
     return out
 
@@ -159,6 +163,9 @@ async def _run_all(
 
     async def worker() -> None:
         for run, graders, case in work:  # workers share one generator: each case once
+            if caller.over_budget():
+                cap = caller.spent_usd
+                stop.cut_short(f"the spending cap (max_cost) was reached: ${cap:.4f} spent")
             if stop.requested:
                 return
             await one(run, graders, case)

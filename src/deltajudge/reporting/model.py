@@ -21,6 +21,8 @@ class TokenEntry(_Model):
     completion_tokens: int = 0
     calls: int = 0
     cached_calls: int = 0
+    #: USD for the calls made in this run (cached calls are free); None: price unknown.
+    cost_usd: float | None = None
 
 
 class ModelInfo(_Model):
