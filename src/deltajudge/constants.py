@@ -20,8 +20,9 @@ DEFAULT_TIMEOUT_S = 120.0
 #: Retries the openai SDK makes itself (it honours Retry-After).
 DEFAULT_MAX_RETRIES = 4
 
-#: Extra attempts when a judge answers but gives no usable score.
-JUDGE_PARSE_RETRIES = 2
+#: Re-asks of a judge reply with no usable verdict, unless a grader's ``output.retries``
+#: says otherwise; each re-ask differs from the first ask (see judging/asking.py).
+JUDGE_PARSE_RETRIES = 1
 
 #: Environment variable that holds the API key unless a model says otherwise.
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"

@@ -1,9 +1,11 @@
 """Judge prompt templates: jinja2 with strict undefined variables.
 
 A template sees ``item`` (the raw data-set row), ``prompt`` (the last user message),
-``messages``, ``reference`` (only where the row has a reference answer) and
-``sample.output_text``. A misspelt variable must fail at collection, before any
-paid call, so every template is rendered once per case with a placeholder answer.
+``messages``, ``reference`` and ``references`` (only where the row has a reference
+answer; a row's ``reference`` that is a list or an object arrives intact, and
+``references`` is always a list) and ``sample.output_text``. A misspelt variable must
+fail at collection, before any paid call, so every template is rendered once per case
+with a placeholder answer.
 """
 
 from __future__ import annotations
@@ -31,9 +33,34 @@ def context(case: Case, output_text: str, **extra: Any) -> dict[str, Any]:
         "sample": {"output_text": output_text},
         **extra,
     }
-    if case.reference is not None:
-        ctx["reference"] = case.reference
+    reference = _reference(case)
+    if reference is not None:
+        ctx["reference"] = reference
+        ctx["references"] = reference if isinstance(reference, list) else [reference]
     return ctx
+
+
+def _reference(case: Case) -> Any:
+    raw = case.item.get("reference")
+    return raw if isinstance(raw, list | dict) else case.reference
+
+
+def references(case: Case) -> list[str]:
+    """Every text inside the case's reference, however it is nested (for `copies`)."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, list):
+            for part in value:
+                walk(part)
+        elif isinstance(value, dict):
+            for part in value.values():
+                walk(part)
+
+    walk(_reference(case))
+    return found
 
 
 def render(source: str, ctx: dict[str, Any]) -> str:
