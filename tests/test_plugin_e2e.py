@@ -156,8 +156,9 @@ def test_a_json_judge_must_answer_one_object_and_a_text_contract_reads_its_forma
 
     case = _case(project.rubric_report(), "case-1")
     assert _sample(case, "base")["scores"] == {"quality": None}
-    assert 'expected one JSON object with "score" and nothing else' in (
-        _sample(case, "base")["grade_errors"]["quality"]
+    assert (
+        'expected one JSON object with "score" and nothing else'
+        in (_sample(case, "base")["grade_errors"]["quality"])
     )
     assert _sample(case, "cand")["scores"] == {"quality": 2.0}
     assert _sample(case, "cand")["raw"] == {"quality": '{"reasoning": "crisp", "score": 2}'}
@@ -177,7 +178,7 @@ def test_unusable_judge_answers_fail_the_case_with_a_null_score(project: Project
     result.assert_outcomes(passed=1, failed=2)
     out = result.stdout.str()
     assert "cand/quality: no usable verdict after 2 tries: score 7 is outside the range" in out
-    assert 'base/quality: no usable verdict after 2 tries: expected one JSON object' in out
+    assert "base/quality: no usable verdict after 2 tries: expected one JSON object" in out
     assert "I would rather not say." in out  # the judge's answer is shown
     # A deterministic judge is re-asked once, with a follow-up message saying what was
     # wrong (the same request again would get the same reply); nothing else twice.

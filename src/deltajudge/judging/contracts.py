@@ -66,7 +66,7 @@ class OutputContract(BaseModel):
             return {"format": "json"}
         if data == "text":
             raise ValueError(
-                "output: text needs a verdict pattern: "
+                "text needs a verdict pattern: "
                 "{format: text, preset: rating_brackets} or {format: text, pattern: '...'}"
             )
         return data
@@ -76,23 +76,23 @@ class OutputContract(BaseModel):
         if self.format == "json":
             if self.preset or self.pattern or self.verdicts:
                 raise ValueError(
-                    "output: preset, pattern and verdicts belong to format: text "
+                    "preset, pattern and verdicts belong to format: text "
                     "(format: json reads one JSON object)"
                 )
             return self
         if (self.preset is None) == (self.pattern is None):
             raise ValueError(
-                f"output: format: text needs exactly one of `preset` "
+                f"format: text needs exactly one of `preset` "
                 f"({', '.join(PRESETS)}) or `pattern` (a regex with one capturing group)"
             )
         if self.pattern is not None:
             try:
                 groups = re.compile(self.pattern).groups
             except re.error as exc:
-                raise ValueError(f"output: pattern is not a valid regex: {exc}") from None
+                raise ValueError(f"pattern: not a valid regex: {exc}") from None
             if groups != 1:
                 raise ValueError(
-                    f"output: pattern needs exactly one capturing group, the verdict "
+                    f"pattern: needs exactly one capturing group, the verdict "
                     f"(got {groups}); write other groups as (?:...)"
                 )
         return self

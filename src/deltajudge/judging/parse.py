@@ -22,6 +22,9 @@ from deltajudge.judging.copies import copied_verdict, mask_copies
 #: Characters of a reply's end that an error shows: published judges put the verdict last.
 TAIL_CHARS = 200
 
+#: A verdict line's lead-in ("Rating: ", "My final verdict: ") is left out of the reasoning.
+_LEAD_IN = 24
+
 _FENCED = re.compile(r"\A```[A-Za-z]*[ \t]*\n(.*?)\n?```\Z", re.DOTALL)
 
 
@@ -83,8 +86,14 @@ def parse_text_verdict(text: str, contract: OutputContract, copied_from: Sequenc
         why = f"({ignored} inside text copied from the answer, not read)" if ignored else ""
         raise _unreadable(contract.expected(), text, why)
     last = own[-1]
-    reasoning = text[: last.start()].strip() or None
-    return Parsed(last.group(1), reasoning)
+    return Parsed(last.group(1), _before(text, last.start()))
+
+
+def _before(text: str, verdict_at: int) -> str | None:
+    """What the judge wrote before its verdict, less a short lead-in like ``Rating:``."""
+    line_start = text.rfind("\n", 0, verdict_at) + 1
+    cut = line_start if verdict_at - line_start <= _LEAD_IN else verdict_at
+    return text[:cut].strip() or None
 
 
 def as_score(value: Any, low: float, high: float) -> float:
