@@ -26,6 +26,7 @@ from deltajudge.generation.request import ModelRequest
 from deltajudge.judging.graders import GraderFn, PairGraderFn, build_grader, build_pair_grader
 from deltajudge.judging.model_graders import score_model
 from deltajudge.judging.rubric import PairwiseGrader, Rubric, ScoreModelGrader
+from deltajudge.judging.templates import applies
 from deltajudge.judging.types import Grade, Sample
 from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage
 from deltajudge.settings import ModelConfig, Settings
@@ -195,19 +196,16 @@ async def _evaluate_case(
     async def for_model(alias: str) -> None:
         sample = await answers[alias]
         result.samples[alias] = sample
-        names = list(graders.single)
-        if alias != rubric.baseline:
-            names += list(graders.pairs)
+        routed = {g.name for g in rubric.graders if applies(g.when, case)}  # `when`
+        single = [n for n in graders.single if n in routed]
+        pairs = [n for n in graders.pairs if n in routed] if alias != rubric.baseline else []
+        names = single + pairs
         if sample.error is not None:
             skipped = Grade(error=f"not graded: {alias} produced no answer")
             result.grades[alias] = dict.fromkeys(names, skipped)
             return
-        jobs = [_safe_grade(graders.single[n](case, sample)) for n in graders.single]
-        if alias != rubric.baseline:
-            jobs += [
-                _pair(graders.pairs[n], case, answers[rubric.baseline], sample)
-                for n in graders.pairs
-            ]
+        jobs = [_safe_grade(graders.single[n](case, sample)) for n in single]
+        jobs += [_pair(graders.pairs[n], case, answers[rubric.baseline], sample) for n in pairs]
         grades = await asyncio.gather(*jobs)
         result.grades[alias] = dict(zip(names, grades, strict=True))
 

@@ -24,7 +24,7 @@ from deltajudge.judging.rubric import (
     parse_rubric,
 )
 from deltajudge.judging.rubric_names import PAIRED_METRICS
-from deltajudge.judging.templates import compile_template, context
+from deltajudge.judging.templates import applies, compile_condition, compile_template, context
 from deltajudge.judging.yaml_positions import dotted, nearest
 
 Positions = dict[tuple[int | str, ...], tuple[int, int]]
@@ -59,6 +59,7 @@ def load_rubric(path: Path) -> LoadedRubric:
     _check_references(rubric, path, positions)
     _check_code(rubric, path, positions)
     _check_templates(rubric, cases, path, positions)
+    _check_conditions(rubric, cases, path, positions)
     return LoadedRubric(path=path, rubric=rubric, dataset_path=dataset_path, cases=cases)
 
 
@@ -186,6 +187,34 @@ def _templates(rubric: Rubric) -> list[tuple[tuple[int | str, ...], str, bool]]:
     for index, grader in enumerate(rubric.graders):
         out += _grader_templates(("graders", index), grader)
     return out
+
+
+def _check_conditions(
+    rubric: Rubric, cases: tuple[Case, ...], path: Path, positions: Positions
+) -> None:
+    """Compile every ``when`` and evaluate it on every row now: a typo or a field some
+    rows lack fails at collection, not by silently routing those rows nowhere."""
+    for index, grader in enumerate(rubric.graders):
+        if grader.when is None:
+            continue
+        where: Where = ("graders", index, "when")
+        label = dotted(where)
+        try:
+            compile_condition(grader.when)
+        except jinja2.TemplateSyntaxError as exc:
+            raise _error(
+                path, positions, where, f"{label}: not a jinja2 expression: {exc.message}"
+            ) from None
+        for case in cases:
+            try:
+                applies(grader.when, case)
+            except jinja2.UndefinedError as exc:
+                raise _error(
+                    path,
+                    positions,
+                    where,
+                    f"{label}: undefined on case {case.id} (line {case.line}): {exc.message}",
+                ) from None
 
 
 def _check_templates(

@@ -48,6 +48,9 @@ def _check_output(output: OutputContract, sampling_params: dict[str, Any]) -> No
 
 class _GraderBase(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    #: A jinja2 expression on the row (``item.category == 'math'``): the grader judges
+    #: only the rows where it is true, and its figures count only those rows.
+    when: str | None = Field(default=None, min_length=1)
 
     def definition_hash(self) -> str:
         """Part of a judgment's cache key: editing the grader re-judges, nothing else does."""
@@ -222,6 +225,16 @@ class MultiGrader(_GraderBase):
     graders: dict[str, SimpleGraderSpec] = Field(min_length=1)
     calculate_output: str
     pass_threshold: float | None = None
+
+    @model_validator(mode="after")
+    def _no_routed_parts(self) -> MultiGrader:
+        routed = [name for name, sub in self.graders.items() if sub.when is not None]
+        if routed:
+            raise ValueError(
+                f"graders: sub-grader {routed[0]} has `when`; a multi grader's parts are "
+                "combined on every row it judges: put `when` on the multi grader itself"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -10,6 +10,7 @@ with a placeholder answer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -23,6 +24,17 @@ _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 @lru_cache(maxsize=512)
 def compile_template(source: str) -> jinja2.Template:
     return _ENV.from_string(source)
+
+
+@lru_cache(maxsize=128)
+def compile_condition(source: str) -> Callable[..., Any]:
+    """A grader's ``when``: a jinja2 expression, strict about undefined names too."""
+    return _ENV.compile_expression(source, undefined_to_none=False)
+
+
+def applies(when: str | None, case: Case) -> bool:
+    """Whether a grader with condition ``when`` judges this case's row."""
+    return when is None or bool(compile_condition(when)(**context(case, "")))
 
 
 def context(case: Case, output_text: str, **extra: Any) -> dict[str, Any]:
