@@ -58,8 +58,8 @@ def load_rubric(path: Path) -> LoadedRubric:
     cases = tuple(load_dataset(dataset_path))
     _check_references(rubric, path, positions)
     _check_code(rubric, path, positions)
-    _check_templates(rubric, cases, path, positions)
     _check_conditions(rubric, cases, path, positions)
+    _check_templates(rubric, cases, path, positions)
     return LoadedRubric(path=path, rubric=rubric, dataset_path=dataset_path, cases=cases)
 
 
@@ -220,7 +220,8 @@ def _check_conditions(
 def _check_templates(
     rubric: Rubric, cases: tuple[Case, ...], path: Path, positions: Positions
 ) -> None:
-    """Render every template for every case, so a missing variable fails now, not mid-run."""
+    """Render every template for every case it judges, so a missing variable fails now,
+    not mid-run."""
     for where, source, pair in _templates(rubric):
         label = dotted(where)
         extra = {"answer_a": "<answer a>", "answer_b": "<answer b>"} if pair else {}
@@ -230,7 +231,10 @@ def _check_templates(
             raise _error(
                 path, positions, where, f"{label}: template syntax error: {exc.message}"
             ) from None
+        when = rubric.graders[int(where[1])].when
         for case in cases:
+            if not applies(when, case):  # a row routed to another grader
+                continue
             try:
                 template.render(context(case, "<answer>", **extra))
             except jinja2.UndefinedError as exc:
