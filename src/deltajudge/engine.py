@@ -22,7 +22,7 @@ from deltajudge.constants import BOOTSTRAP_SEED
 from deltajudge.errors import CallError
 from deltajudge.generation.cache import ResponseCache
 from deltajudge.generation.caller import Caller
-from deltajudge.generation.request import ModelRequest
+from deltajudge.generation.request import CallResult, ModelRequest
 from deltajudge.judging.graders import GraderFn, PairGraderFn, build_grader, build_pair_grader
 from deltajudge.judging.model_graders import score_model
 from deltajudge.judging.rubric import PairwiseGrader, Rubric, ScoreModelGrader
@@ -223,19 +223,25 @@ async def _pair(
 
 
 async def _generate(caller: Caller, alias: str, case: Case) -> Sample:
-    request = ModelRequest(
-        alias=alias, purpose="generate", messages=tuple(m.as_dict() for m in case.messages)
-    )
-    try:
-        answer = await caller.call(request)
-    except CallError as exc:
-        return Sample(alias=alias, error=str(exc))
+    """One answer per user turn, in order: a later turn is sent with the answers before it."""
+    answers: list[CallResult] = []
+    for turn in range(len(case.turns)):
+        messages = case.conversation(tuple(a.text for a in answers))
+        request = ModelRequest(
+            alias=alias, purpose="generate", messages=tuple(m.as_dict() for m in messages)
+        )
+        try:
+            answers.append(await caller.call(request))
+        except CallError as exc:
+            where = f"turn {turn + 1}: " if case.followups else ""
+            return Sample(alias=alias, error=f"{where}{exc}")
     return Sample(
         alias=alias,
-        output_text=answer.text,
-        prompt_tokens=answer.usage.prompt_tokens,
-        completion_tokens=answer.usage.completion_tokens,
-        cached=answer.cached,
+        output_text=answers[-1].text,
+        prompt_tokens=sum(a.usage.prompt_tokens for a in answers),
+        completion_tokens=sum(a.usage.completion_tokens for a in answers),
+        cached=all(a.cached for a in answers),
+        turns=tuple(a.text for a in answers) if case.followups else (),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -217,6 +218,21 @@ def _check_conditions(
                 ) from None
 
 
+def _placeholder_context(case: Case, pair: bool) -> dict[str, Any]:
+    """A template's variables for this case, with placeholder answers (one per turn)."""
+    if not pair:
+        return context(case, "<answer>")
+    turns = len(case.turns)
+    return context(
+        case,
+        "",
+        answer_a="<answer a>",
+        answer_b="<answer b>",
+        answers_a=["<answer a>"] * turns,
+        answers_b=["<answer b>"] * turns,
+    )
+
+
 def _check_templates(
     rubric: Rubric, cases: tuple[Case, ...], path: Path, positions: Positions
 ) -> None:
@@ -224,7 +240,6 @@ def _check_templates(
     not mid-run."""
     for where, source, pair in _templates(rubric):
         label = dotted(where)
-        extra = {"answer_a": "<answer a>", "answer_b": "<answer b>"} if pair else {}
         try:
             template = compile_template(source)
         except jinja2.TemplateSyntaxError as exc:
@@ -236,7 +251,7 @@ def _check_templates(
             if not applies(when, case):  # a row routed to another grader
                 continue
             try:
-                template.render(context(case, "<answer>", **extra))
+                template.render(_placeholder_context(case, pair))
             except jinja2.UndefinedError as exc:
                 why = (
                     " (this data set has no reference answers)"

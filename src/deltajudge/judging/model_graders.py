@@ -121,7 +121,8 @@ def score_model(spec: ScoreModelGrader, caller: Caller, *, repeat: int = 0) -> G
     tag = spec.definition_hash()
 
     async def once(case: Case, sample: Sample, index: int) -> Grade:
-        messages = judge_messages(spec.input, context(case, sample.output_text), instruction)
+        ctx = context(case, sample.output_text, answers=sample.turns)
+        messages = judge_messages(spec.input, ctx, instruction)
         structured = not logprobs and not contract.is_text
         request = ModelRequest(
             alias=spec.model,
@@ -133,7 +134,7 @@ def score_model(spec: ScoreModelGrader, caller: Caller, *, repeat: int = 0) -> G
             extra_params=spec.sampling_params,
             cache_tag=tag,
         )
-        sources = copied_from(case, sample.output_text)
+        sources = copied_from(case, *sample.answers)
         read = (
             _read_logprob_score(low, high)
             if logprobs
@@ -209,7 +210,8 @@ def label_model(spec: LabelModelGrader, caller: Caller) -> GraderFn:
         return read
 
     async def grade(case: Case, sample: Sample) -> Grade:
-        messages = judge_messages(spec.input, context(case, sample.output_text), instruction)
+        ctx = context(case, sample.output_text, answers=sample.turns)
+        messages = judge_messages(spec.input, ctx, instruction)
         request = ModelRequest(
             alias=spec.model,
             purpose="judge",
@@ -218,7 +220,7 @@ def label_model(spec: LabelModelGrader, caller: Caller) -> GraderFn:
             extra_params=spec.sampling_params,
             cache_tag=tag,
         )
-        read = reader(copied_from(case, sample.output_text))
+        read = reader(copied_from(case, *sample.answers))
         verdict = await ask_judge(caller, request, read, policy)
         return _with_pass(verdict, verdict.score == 1.0) if verdict.ok else verdict
 

@@ -82,7 +82,14 @@ def pairwise(spec: PairwiseGrader, caller: Caller) -> PairGraderFn:
     tag = spec.definition_hash()
 
     async def ask(case: Case, a: Sample, b: Sample) -> Grade:
-        ctx = context(case, "", answer_a=a.output_text, answer_b=b.output_text)
+        ctx = context(
+            case,
+            "",
+            answer_a=a.output_text,
+            answer_b=b.output_text,
+            answers_a=list(a.answers),
+            answers_b=list(b.answers),
+        )
         request = ModelRequest(
             alias=spec.model,
             purpose="judge",
@@ -91,7 +98,7 @@ def pairwise(spec: PairwiseGrader, caller: Caller) -> PairGraderFn:
             extra_params=spec.sampling_params,
             cache_tag=tag,
         )
-        read = _reader(contract, copied_from(case, a.output_text, b.output_text))
+        read = _reader(contract, copied_from(case, *a.answers, *b.answers))
         return await ask_judge(caller, request, read, policy)
 
     async def grade(case: Case, baseline: Sample, candidate: Sample) -> Grade:

@@ -3,7 +3,8 @@
 A template sees ``item`` (the raw data-set row), ``prompt`` (the last user message),
 ``messages``, ``reference`` and ``references`` (only where the row has a reference
 answer; a row's ``reference`` that is a list or an object arrives intact, and
-``references`` is always a list) and ``sample.output_text``. A misspelt variable must
+``references`` is always a list), ``sample.output_text``, and for multi-turn cases
+``turns`` (every user turn) and ``sample.turns`` (the answer to each). A misspelt variable must
 fail at collection, before any paid call, so every template is rendered once per case
 with a placeholder answer.
 """
@@ -37,12 +38,19 @@ def applies(when: str | None, case: Case) -> bool:
     return when is None or bool(compile_condition(when)(**context(case, "")))
 
 
-def context(case: Case, output_text: str, **extra: Any) -> dict[str, Any]:
+def context(
+    case: Case, output_text: str, *, answers: tuple[str, ...] = (), **extra: Any
+) -> dict[str, Any]:
+    """``answers``: the answer to each turn of a multi-turn case (default: the one
+    answer, repeated for every turn, which is what collection renders with)."""
+    turns = list(case.turns)
+    sample_turns = list(answers) or [output_text] * len(turns)
     ctx: dict[str, Any] = {
         "item": case.item,
         "prompt": case.prompt,
         "messages": [m.as_dict() for m in case.messages],
-        "sample": {"output_text": output_text},
+        "turns": turns,
+        "sample": {"output_text": output_text, "turns": sample_turns},
         **extra,
     }
     reference = _reference(case)

@@ -115,6 +115,7 @@ def _case(result: CaseResult, run: RubricRun, regressed: set[str]) -> CaseEntry:
             labels={g: grade.label for g, grade in grades.items() if grade.label is not None},
             grade_errors={g: grade.error for g, grade in grades.items() if grade.error},
             raw={g: grade.raw for g, grade in grades.items() if grade.raw is not None},
+            turns=list(sample.turns) if sample else [],
         )
     deltas: dict[str, dict[str, float | None]] = {}
     for candidate in rubric.candidates:

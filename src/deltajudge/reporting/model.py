@@ -100,6 +100,8 @@ class SampleEntry(_Model):
     grade_errors: dict[str, str] = Field(default_factory=dict)
     #: model graders: the judge's reply exactly as written, read or not.
     raw: dict[str, str] = Field(default_factory=dict)
+    #: multi-turn cases: the answer to each user turn (the last is ``output_text``).
+    turns: list[str] = Field(default_factory=list)
 
 
 class CaseEntry(_Model):
