@@ -150,6 +150,14 @@ def test_the_json_contract_is_recorded_and_still_appends_its_instruction(
             "graders[0].output: preset grade reads a label, not a number",
         ),
         (
+            mt_bench_single("{format: text, preset: score, verdicts: {A: a}}"),
+            "graders[0].output: verdicts maps a pairwise judge's labels",
+        ),
+        (
+            _grader("p", "pairwise", "{format: text, preset: rating_brackets}", "{{ answer_a }}"),
+            "graders[0].output: preset rating_brackets reads a number",
+        ),
+        (
             mt_bench_single("{format: text, pattern: 'Rating: \\d+'}"),
             "graders[0].output.pattern: needs exactly one capturing group",
         ),

@@ -155,9 +155,11 @@ def score_model(spec: ScoreModelGrader, caller: Caller, *, repeat: int = 0) -> G
 
 def _mean_of(grades: list[Grade]) -> Grade:
     """``samples: k``: the mean of k judgments, with their spread; any failure fails all."""
-    failed = [g.error for g in grades if not g.ok]
+    failed = [g for g in grades if not g.ok]
     if failed:
-        return Grade(error=f"{len(failed)} of {len(grades)} judge samples failed: {failed[0]}")
+        first = failed[0]
+        message = f"{len(failed)} of {len(grades)} judge samples failed: {first.error}"
+        return Grade(error=message, raw=first.raw)
     scores = tuple(g.score for g in grades if g.score is not None)
     mean = sum(scores) / len(scores)
     spread = (sum((s - mean) ** 2 for s in scores) / (len(scores) - 1)) ** 0.5

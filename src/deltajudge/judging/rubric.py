@@ -33,8 +33,15 @@ class MessageTemplate(_Strict):
 _DEFAULT_OUTPUT = OutputContract().model_dump(mode="json")
 
 
-def _check_output(output: OutputContract, sampling_params: dict[str, Any]) -> None:
+def _check_output(
+    output: OutputContract, sampling_params: dict[str, Any], *, pairwise: bool = False
+) -> None:
     """A JSON contract sets the response format itself; a text one sends params as given."""
+    if output.verdicts is not None and not pairwise:
+        raise ValueError(
+            "output: verdicts maps a pairwise judge's labels to a, b or tie; this grader "
+            "reads a score or one of its labels: drop `verdicts`"
+        )
     if output.is_text:
         return
     for key in ("response_format", "text"):
@@ -203,7 +210,7 @@ class PairwiseGrader(_GraderBase):
 
     @model_validator(mode="after")
     def _check_pair_output(self) -> PairwiseGrader:
-        _check_output(self.output, self.sampling_params)
+        _check_output(self.output, self.sampling_params, pairwise=True)
         if self.output.preset in ("rating_brackets", "score", "number"):
             raise ValueError(
                 f"output: preset {self.output.preset} reads a number; a pairwise judge "
