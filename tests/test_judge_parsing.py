@@ -293,3 +293,39 @@ def test_a_json_reply_that_quotes_the_answer_inside_its_reasoning_reads_its_own_
 def test_the_control_answer_carries_no_verdict() -> None:
     for contract in (RATING, SCORE, GRADE, PAIR):
         assert not contract.regex().search(WEAK_ANSWER)
+
+
+def _naive_mask(reply: str, sources: list[str]) -> str:
+    """The definition, character by character: every MIN_COPY window (whitespace runs
+    collapsed) of the reply that occurs in a source is masked."""
+    import re as _re
+
+    def collapsed(text: str) -> tuple[str, list[int]]:
+        out, origin = [], []
+        for m in _re.finditer(r"\s+|\S", text):
+            out.append(" " if m.group().isspace() else m.group())
+            origin.append(m.start())
+        return "".join(out), origin
+
+    flats = [collapsed(s)[0] for s in sources]
+    flat, origin = collapsed(reply)
+    masked = [False] * len(reply)
+    for i in range(len(flat) - MIN_COPY + 1):
+        if any(flat[i : i + MIN_COPY] in f for f in flats):
+            for k in range(origin[i], origin[i + MIN_COPY - 1] + 1):
+                masked[k] = True
+    return "".join(MASK if m else ch for m, ch in zip(masked, reply, strict=True))
+
+
+def test_masking_matches_its_definition_on_random_quotes() -> None:
+    import random
+
+    rng = random.Random(7)
+    words = ["Rating:", "[[10]]", "the", "answer", "is", "Paris", "score", "GRADE:", "C", "ok"]
+    for _ in range(300):
+        answer = " ".join(rng.choice(words) for _ in range(rng.randint(3, 30)))
+        start = rng.randint(0, len(answer))
+        quote = answer[start : start + rng.randint(0, 60)]
+        quote = quote.replace(" ", rng.choice([" ", "  ", "\n", " \n\t"]))
+        reply = f"{rng.choice(words)}  judge says\n\n{quote}\t then {rng.choice(words)}"
+        assert mask_copies(reply, [answer]) == _naive_mask(reply, [answer])

@@ -19,7 +19,9 @@ itself a grade, it cannot raise one.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
+from functools import lru_cache
 
 #: Shortest run of characters, shared by the reply and the answer, that counts as a copy.
 MIN_COPY = 20
@@ -28,37 +30,59 @@ MIN_COPY = 20
 MASK = "\x00"
 
 _SPACE = re.compile(r"\s+")
+#: Whitespace that collapsing changes the length of: runs of two or more characters.
+_LONG_SPACE = re.compile(r"\s{2,}")
 
 
-def _collapsed(text: str) -> tuple[str, list[int]]:
-    """``text`` with every whitespace run as one space, and each kept character's index."""
-    out: list[str] = []
-    origin: list[int] = []
-    for match in re.finditer(r"\s+|\S+", text):
-        if match.group().isspace():
-            out.append(" ")
-            origin.append(match.start())
-        else:
-            out.append(match.group())
-            origin.extend(range(match.start(), match.end()))
-    return "".join(out), origin
+@lru_cache(maxsize=256)
+def _grams(source: str) -> frozenset[str]:
+    """Every `MIN_COPY`-character stretch of ``source`` (whitespace collapsed); cached,
+    because each answer is checked by every grader that judges it."""
+    flat = _SPACE.sub(" ", source)
+    return frozenset(flat[i : i + MIN_COPY] for i in range(len(flat) - MIN_COPY + 1))
+
+
+def _collapsed(text: str) -> tuple[str, list[int], list[int]]:
+    """``text`` with whitespace runs as one space, and where the runs longer than one
+    character sit: (index in the collapsed text, characters dropped up to there)."""
+    at: list[int] = []
+    dropped: list[int] = []
+    total = 0
+    for match in _LONG_SPACE.finditer(text):
+        total += len(match.group()) - 1
+        at.append(match.start() - (total - len(match.group()) + 1) + 1)
+        dropped.append(total)
+    return _SPACE.sub(" ", text), at, dropped
 
 
 def mask_copies(reply: str, sources: Sequence[str]) -> str:
     """``reply`` with every span copied from ``sources`` replaced by `MASK` characters."""
-    grams: set[str] = set()
-    for source in sources:
-        flat, _ = _collapsed(source)
-        grams.update(flat[i : i + MIN_COPY] for i in range(len(flat) - MIN_COPY + 1))
+    grams = [g for g in (_grams(s) for s in sources) if g]
     if not grams:
         return reply
-    flat, origin = _collapsed(reply)
-    masked = bytearray(len(reply))
+    flat, at, dropped = _collapsed(reply)
+
+    def origin(j: int) -> int:  # index in ``reply`` of the collapsed text's character j
+        k = bisect_right(at, j)
+        return j + (dropped[k - 1] if k else 0)
+
+    runs: list[list[int]] = []  # [start, end) in the collapsed text, merged as found
     for i in range(len(flat) - MIN_COPY + 1):
-        if flat[i : i + MIN_COPY] in grams:
-            end = origin[i + MIN_COPY - 1] + 1
-            masked[origin[i] : end] = b"\x01" * (end - origin[i])
-    return "".join(MASK if masked[i] else ch for i, ch in enumerate(reply))
+        window = flat[i : i + MIN_COPY]
+        if any(window in g for g in grams):
+            if runs and i <= runs[-1][1]:
+                runs[-1][1] = i + MIN_COPY
+            else:
+                runs.append([i, i + MIN_COPY])
+    spans = [(origin(start), origin(end - 1) + 1) for start, end in runs]
+    if not spans:
+        return reply
+    out, last = [], 0
+    for start, end in spans:
+        out += [reply[last:start], MASK * (end - start)]
+        last = end
+    out.append(reply[last:])
+    return "".join(out)
 
 
 def _compact(text: str) -> str:
