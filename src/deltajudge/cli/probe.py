@@ -45,7 +45,7 @@ async def _probe(
             cleanup.callback(cache.close)
         local = None
         if any(m.provider == "local" for m in models.values()):
-            local = LocalStarter(cleanup, models, set())
+            local = LocalStarter(cleanup, models)
         caller = Caller(models, settings, cache, start_local=local)
         try:
             return await probe_injection(loaded, caller, cases=cases)
