@@ -23,6 +23,7 @@ from deltajudge.generation.cache import ResponseCache
 from deltajudge.generation.caller import Caller, LocalStart
 from deltajudge.generation.local_process import cpu_count
 from deltajudge.generation.request import CallResult, ModelRequest
+from deltajudge.interrupt import Stop
 from deltajudge.judging.graders import GraderFn, PairGraderFn, build_grader, build_pair_grader
 from deltajudge.judging.model_graders import score_model
 from deltajudge.judging.rubric import PairwiseGrader, Rubric, ScoreModelGrader
@@ -50,8 +51,9 @@ async def execute(
         if not settings.offline and any(m.provider == "local" for m in models.values()):
             local = LocalStarter(cleanup, models)
         caller = Caller(models, settings, cache, start_local=local)
+        stop = Stop()
         try:
-            await _run_all(runs, caller, progress)
+            await stop.run(_run_all(runs, caller, progress, stop))
         finally:
             await caller.aclose()
         hits = cache.hits if cache else 0
@@ -64,6 +66,8 @@ async def execute(
         calls=caller.calls,
         cache_hits=hits,
         notes=caller.notes(),
+        interrupted=stop.signal.name if stop.signal is not None else None,
+        exit_code=stop.exit_code,
     )
 
 
@@ -133,7 +137,9 @@ class _Graders:
         return cls(single, pairs)
 
 
-async def _run_all(runs: list[RubricRun], caller: Caller, progress: Progress | None) -> None:
+async def _run_all(
+    runs: list[RubricRun], caller: Caller, progress: Progress | None, stop: Stop
+) -> None:
     total = sum(len(run.selected) for run in runs)
     state = {"done": 0, "errors": 0}
 
@@ -154,11 +160,15 @@ async def _run_all(runs: list[RubricRun], caller: Caller, progress: Progress | N
 
     async def worker() -> None:
         for run, graders, case in work:  # workers share one generator: each case once
+            if stop.requested:
+                return
             await one(run, graders, case)
 
     # Enough cases in flight to keep every endpoint's requests busy, but not all 10,000
     # at once: each waiting case holds its coroutines and request bodies in memory.
     await asyncio.gather(*(worker() for _ in range(min(total, caller.cases_in_flight()))))
+    if stop.requested:
+        return
     await asyncio.gather(
         *(measure_noise(run, caller) for run in runs if run.loaded.rubric.noise_check)
     )
@@ -205,12 +215,16 @@ async def _pair(
 
 
 async def _generate(caller: Caller, alias: str, case: Case) -> Sample:
-    """One answer per user turn, in order: a later turn is sent with the answers before it."""
+    """One answer per user turn, in order: a later turn is sent with the answers before it.
+    A recording answers the first turn by case id; later turns by their whole prompt."""
     answers: list[CallResult] = []
     for turn in range(len(case.turns)):
         messages = case.conversation(tuple(a.text for a in answers))
         request = ModelRequest(
-            alias=alias, purpose="generate", messages=tuple(m.as_dict() for m in messages)
+            alias=alias,
+            purpose="generate",
+            messages=tuple(m.as_dict() for m in messages),
+            case_id=case.id if turn == 0 else "",
         )
         try:
             answers.append(await caller.call(request))

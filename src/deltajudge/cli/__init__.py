@@ -54,13 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     diff = commands.add_parser("diff", help="what changed between two report.json files")
     diff.add_argument("old", type=Path)
     diff.add_argument("new", type=Path)
+    from deltajudge.cli.commands import add_commands  # import/export, data, record
 
-    probe = commands.add_parser("probe", help="probe a rubric's judges (see: probe injection -h)")
-    probes = probe.add_subparsers(dest="probe", required=True)
-    injection = probes.add_parser("injection", help="do hostile answers move the judge?")
-    injection.add_argument("rubric", type=Path)
-    injection.add_argument("--config", type=Path, metavar="FILE")
-    injection.add_argument("--cases", type=int, default=3, metavar="N", help="rows per grader (3)")
+    add_commands(commands)
     return parser
 
 
@@ -89,10 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             import pytest
 
             return int(pytest.main(pytest_args(ns, extra)))
-        if ns.command == "probe":
-            from deltajudge.cli.probe import run_injection
-
-            return run_injection(ns.rubric, ns.config, ns.cases)
+        if hasattr(ns, "handler"):
+            return int(ns.handler(ns))
         from deltajudge.cli import reports
 
         if ns.command == "report":

@@ -7,23 +7,33 @@ judge change on it), 2 on a usage or configuration error.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tabulate import tabulate
+if TYPE_CHECKING:  # the library loads when the command runs, keeping `deltajudge -h` cheap
+    from deltajudge.judging.loading import LoadedRubric
+    from deltajudge.judging.probe import Probe
+    from deltajudge.settings import Settings
 
-from deltajudge.generation.cache import ResponseCache
-from deltajudge.generation.caller import Caller
-from deltajudge.generation.models import resolve_models
-from deltajudge.judging.loading import LoadedRubric, load_rubric
-from deltajudge.judging.probe import Probe, probe_injection
-from deltajudge.settings import Settings, load_settings
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    probes = parser.add_subparsers(dest="probe", required=True)
+    injection = probes.add_parser("injection", help="do hostile answers move the judge?")
+    injection.add_argument("rubric", type=Path)
+    injection.add_argument("--config", type=Path, metavar="FILE")
+    injection.add_argument("--cases", type=int, default=3, metavar="N", help="rows per grader (3)")
+    injection.set_defaults(handler=lambda ns: run_injection(ns.rubric, ns.config, ns.cases))
 
 
 def run_injection(rubric_path: Path, config: Path | None, cases: int) -> int:
+    from deltajudge.judging.loading import load_rubric
+    from deltajudge.settings import load_settings
+
     loaded = load_rubric(rubric_path)
     rootdir = config.parent if config is not None else Path.cwd()
     settings = load_settings(rootdir, config_file=config)
@@ -37,6 +47,10 @@ async def _probe(
     loaded: LoadedRubric, settings: Settings, rootdir: Path, cases: int
 ) -> list[Probe]:
     from deltajudge.engine import LocalStarter
+    from deltajudge.generation.cache import ResponseCache
+    from deltajudge.generation.caller import Caller
+    from deltajudge.generation.models import resolve_models
+    from deltajudge.judging.probe import probe_injection
 
     models = resolve_models(settings, loaded.rubric.judge_aliases(), os.environ)
     with contextlib.ExitStack() as cleanup:
@@ -55,6 +69,8 @@ async def _probe(
 
 def render(probes: Sequence[Probe]) -> str:
     """One row per grader and hostile answer: how many rows moved, were raised, errored."""
+    from tabulate import tabulate
+
     groups: dict[tuple[str, str, str], list[Probe]] = {}
     for p in probes:
         groups.setdefault((p.grader, p.contract, p.hostile), []).append(p)

@@ -30,7 +30,7 @@ from deltajudge.judging.rubric import (
     MessageTemplate,
     ScoreModelGrader,
 )
-from deltajudge.judging.templates import context, references, render
+from deltajudge.judging.templates import context, references, render, with_answers
 from deltajudge.judging.types import Grade, Sample
 
 GraderFn = Callable[[Case, Sample], Awaitable[Grade]]
@@ -121,7 +121,7 @@ def score_model(spec: ScoreModelGrader, caller: Caller, *, repeat: int = 0) -> G
     tag = spec.definition_hash()
 
     async def once(case: Case, sample: Sample, index: int) -> Grade:
-        ctx = context(case, sample.output_text, answers=sample.turns)
+        ctx = with_answers(context(case, sample.output_text), sample.turns)
         messages = judge_messages(spec.input, ctx, instruction)
         structured = not logprobs and not contract.is_text
         request = ModelRequest(
@@ -212,7 +212,7 @@ def label_model(spec: LabelModelGrader, caller: Caller) -> GraderFn:
         return read
 
     async def grade(case: Case, sample: Sample) -> Grade:
-        ctx = context(case, sample.output_text, answers=sample.turns)
+        ctx = with_answers(context(case, sample.output_text), sample.turns)
         messages = judge_messages(spec.input, ctx, instruction)
         request = ModelRequest(
             alias=spec.model,

@@ -54,7 +54,8 @@ def _check_output(
 
 
 class _GraderBase(_Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    #: Criteria names from OpenAI evals have spaces ("Good Vibes Grader"): any one line.
+    name: str = Field(min_length=1, pattern=r"^\S(?:[^\n]*\S)?$")
     #: A jinja2 expression on the row (``item.category == 'math'``): the grader judges
     #: only the rows where it is true, and its figures count only those rows.
     when: str | None = Field(default=None, min_length=1)

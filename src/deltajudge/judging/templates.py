@@ -4,13 +4,18 @@ A template sees ``item`` (the raw data-set row), ``prompt`` (the last user messa
 ``messages``, ``reference`` and ``references`` (only where the row has a reference
 answer; a row's ``reference`` that is a list or an object arrives intact, and
 ``references`` is always a list), ``sample.output_text``, and for multi-turn cases
-``turns`` (every user turn) and ``sample.turns`` (the answer to each). A misspelt variable must
-fail at collection, before any paid call, so every template is rendered once per case
-with a placeholder answer.
+``turns`` (every user turn) and ``sample.turns`` (the answer to each). A misspelt
+variable must fail at collection, before any paid call, so every template is rendered
+once per case with a placeholder answer.
+
+A structured value (``{{ item.input }}`` of a preference row is ``{"messages": [...]}``)
+renders as readable text, one ``role: content`` line per message, or JSON: the judge
+must read what was asked, not a Python repr.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -18,8 +23,25 @@ from typing import Any
 import jinja2
 
 from deltajudge.cases import Case
+from deltajudge.cases.case import content_text
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+def readable(value: Any) -> Any:
+    """How a template shows a non-text value (jinja2's ``finalize``)."""
+    if isinstance(value, dict) and isinstance(value.get("messages"), list):
+        value = value["messages"]
+    if isinstance(value, list) and value and all(_is_message(m) for m in value):
+        return "\n".join(f"{m['role']}: {content_text(m.get('content'))}" for m in value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _is_message(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("role"), str)
+
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, finalize=readable)
 
 
 @lru_cache(maxsize=512)
@@ -38,13 +60,11 @@ def applies(when: str | None, case: Case) -> bool:
     return when is None or bool(compile_condition(when)(**context(case, "")))
 
 
-def context(
-    case: Case, output_text: str, *, answers: tuple[str, ...] = (), **extra: Any
-) -> dict[str, Any]:
-    """``answers``: the answer to each turn of a multi-turn case (default: the one
-    answer, repeated for every turn, which is what collection renders with)."""
+def context(case: Case, output_text: str, **extra: Any) -> dict[str, Any]:
+    """``sample.turns`` is the one answer repeated for every turn (what collection renders
+    with) until `with_answers` sets a multi-turn case's real answers."""
     turns = list(case.turns)
-    sample_turns = list(answers) or [output_text] * len(turns)
+    sample_turns = [output_text] * len(turns)
     ctx: dict[str, Any] = {
         "item": case.item,
         "prompt": case.prompt,
@@ -57,6 +77,13 @@ def context(
     if reference is not None:
         ctx["reference"] = reference
         ctx["references"] = reference if isinstance(reference, list) else [reference]
+    return ctx
+
+
+def with_answers(ctx: dict[str, Any], answers: tuple[str, ...]) -> dict[str, Any]:
+    """``ctx`` with a multi-turn sample's answer to each turn as ``sample.turns``."""
+    if answers:
+        ctx["sample"] = {**ctx["sample"], "turns": list(answers)}
     return ctx
 
 

@@ -60,6 +60,8 @@ def pytest_runtestloop(session: pytest.Session) -> object:
         evaluation.run(progress)
         if progress is not None:
             progress.finish()
+        if evaluation.results is not None and evaluation.results.interrupted:
+            session.shouldstop = f"deltajudge: interrupted by {evaluation.results.interrupted}"
     return (yield)
 
 
@@ -69,6 +71,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     directory = session.config.rootpath / evaluation.settings.report_dir
     session.config.stash[_PATHS] = [str(p) for p in evaluation.write_reports(directory)]
+    if evaluation.results is not None and evaluation.results.exit_code:
+        session.exitstatus = evaluation.results.exit_code  # 130 after Ctrl-C, 143 after SIGTERM
 
 
 _PATHS = pytest.StashKey[list[str]]()

@@ -65,6 +65,9 @@ class CaseItem(pytest.Item):
             raise CaseFailed(evaluation.failure.__str__())
         result = evaluation.case_result(self.loaded.path, self.case.id)
         if result is None:
+            stopped = evaluation.results.interrupted if evaluation.results else None
+            if stopped:
+                raise CaseFailed(f"not run: the run was interrupted by {stopped}")
             raise CaseFailed("the engine produced no result for this case")
         for alias, grades in result.grades.items():
             for grader, grade in grades.items():
