@@ -33,11 +33,11 @@ FAST = 2_000  # resamples where the exact interval does not matter
 
 
 def assert_plain_json(result: Any) -> None:
-    """Report figures must be plain floats/ints/None: no numpy scalars, no NaN."""
+    """Report figures must be plain floats/ints/None (or a method name): no numpy scalars, no NaN."""
     data = dataclasses.asdict(result)
     json.dumps(data, allow_nan=False)
     for key, value in data.items():
-        assert value is None or type(value) in (int, float), (key, type(value))
+        assert value is None or type(value) in (int, float, str), (key, type(value))
 
 
 # --- summarize / pass_rate -------------------------------------------------------
@@ -112,8 +112,9 @@ def test_compare_paired_wilcoxon_matches_scipy_on_larger_sample() -> None:
     base = rng.normal(2.0, 1.0, 60)
     cand = base + rng.normal(0.3, 1.0, 60)
     result = compare_paired(base.tolist(), cand.tolist(), resamples=FAST)
-    expected = scipy.stats.wilcoxon(cand - base, zero_method="wilcox")
+    expected = scipy.stats.wilcoxon(cand - base, zero_method="wilcox", method="exact")
     assert result.p_value == pytest.approx(float(expected.pvalue))
+    assert result.wilcoxon_method == "exact"
     assert result.mean_delta == pytest.approx(float(np.mean(cand - base)))
 
 
@@ -126,9 +127,19 @@ def test_float_noise_counts_as_a_tie() -> None:
     ("baseline", "candidate", "expected"),
     [
         ([], [], PairedComparison(0, None, None, None, None, None, 0, 0, 0)),
-        ([1.0], [3.0], PairedComparison(1, 2.0, None, None, None, 1.0, 1, 0, 0)),
+        # One win: the exact one-sided p is 1/2, so the two-sided p is 1.
+        (
+            [1.0],
+            [3.0],
+            PairedComparison(1, 2.0, None, None, 1.0, 1.0, 1, 0, 0, 0.5, 1.0, "exact"),
+        ),
         ([1.0, 2.0, 4.0], [1.0, 2.0, 4.0], PairedComparison(3, 0.0, 0.0, 0.0, None, None, 0, 3, 0)),
-        ([1.0, 2.0, 3.0], [2.0, 3.0, 4.0], PairedComparison(3, 1.0, 1.0, 1.0, 0.25, 0.25, 3, 0, 0)),
+        # Three equal wins: one sign pattern of 8 is as extreme, p_better = 1/8.
+        (
+            [1.0, 2.0, 3.0],
+            [2.0, 3.0, 4.0],
+            PairedComparison(3, 1.0, 1.0, 1.0, 0.25, 0.25, 3, 0, 0, 0.125, 1.0, "exact"),
+        ),
     ],
     ids=["empty", "one-case", "all-ties", "constant-delta"],
 )
@@ -220,13 +231,30 @@ def test_mcnemar_without_flips() -> None:
 
 def test_regressions_worst_first_beyond_tolerance() -> None:
     found = regressions(
-        ["a", "b", "c", "d", "e"], [3, 4, 2, 3, 1], [2, 2, 2, 2.5, 4], tolerance=0.5
+        ["a", "b", "c", "d", "e"], [3, 4, 2, 3, 1], [2, 2, 2, 2.5, 4], min_drop=0.5
     )
     assert found == [("b", -2.0), ("a", -1.0)]
-    assert regressions(["a"], [3.0], [2.0], tolerance=0.0) == [("a", -1.0)]
-    assert regressions([], [], [], tolerance=0.0) == []
+    assert regressions(["a"], [3.0], [2.0], min_drop=0.0) == [("a", -1.0)]
+    assert regressions([], [], [], min_drop=0.0) == []
     with pytest.raises(ValueError):
-        regressions(["a", "b"], [1.0], [1.0], tolerance=0.0)
+        regressions(["a", "b"], [1.0], [1.0], min_drop=0.0)
+
+
+def test_a_one_step_drop_counts_on_an_integer_scale() -> None:
+    """17 of 20 cases fell from 2 to 1: a one-step rule (inclusive) counts all 17; the
+    old strict "> 1.0" tolerance counted none."""
+    ids = [f"c{i}" for i in range(20)]
+    base, cand = [2.0] * 20, [1.0] * 17 + [2.0] * 3
+    assert len(regressions(ids, base, cand, min_drop=1.0, inclusive=True)) == 17
+    assert regressions(ids, base, cand, min_drop=1.0) == []
+
+
+def test_a_fall_from_pass_to_fail_counts_whatever_the_drop() -> None:
+    found = regressions(
+        ["a", "b", "c"], [2.1, 3.0, 1.9], [1.9, 2.8, 1.0], min_drop=0.5, pass_threshold=2.0
+    )
+    # a crossed the threshold (2.1 -> 1.9); b dropped 0.2 but still passes; c dropped 0.9.
+    assert found == [("c", pytest.approx(-0.9)), ("a", pytest.approx(-0.2))]
 
 
 # --- length_effect ----------------------------------------------------------------------

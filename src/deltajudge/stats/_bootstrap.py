@@ -6,6 +6,8 @@ changes on re-render would make a CI gate flaky without anything having changed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.stats
 from numpy.typing import NDArray
@@ -46,4 +48,31 @@ def mean_ci(
         rng=np.random.default_rng(seed),
     )
     low, high = result.confidence_interval
+    return float(low), float(high)
+
+
+def paired_statistic_ci(
+    first: NDArray[np.float64],
+    second: NDArray[np.float64],
+    statistic: Callable[..., NDArray[np.float64]],
+    *,
+    seed: int,
+    resamples: int,
+    confidence: float,
+) -> tuple[float | None, float | None]:
+    """Percentile bootstrap interval of ``statistic(first, second, axis=-1)`` resampling
+    cases (each keeps its pair). Resamples where the statistic is undefined (NaN) are
+    dropped; if more than 1% are, the interval is None: it would describe other data."""
+    rng = np.random.default_rng(seed)
+    n = first.size
+    values = []
+    for start in range(0, resamples, _BATCH):
+        index = rng.integers(0, n, size=(min(_BATCH, resamples - start), n))
+        values.append(statistic(first[index], second[index], axis=-1))
+    drawn = np.concatenate(values)
+    finite = drawn[np.isfinite(drawn)]
+    if finite.size < 0.99 * resamples:
+        return None, None
+    tail = (1.0 - confidence) / 2.0 * 100.0
+    low, high = np.percentile(finite, [tail, 100.0 - tail])
     return float(low), float(high)
