@@ -230,9 +230,7 @@ def test_mcnemar_without_flips() -> None:
 
 
 def test_regressions_worst_first_beyond_tolerance() -> None:
-    found = regressions(
-        ["a", "b", "c", "d", "e"], [3, 4, 2, 3, 1], [2, 2, 2, 2.5, 4], min_drop=0.5
-    )
+    found = regressions(["a", "b", "c", "d", "e"], [3, 4, 2, 3, 1], [2, 2, 2, 2.5, 4], min_drop=0.5)
     assert found == [("b", -2.0), ("a", -1.0)]
     assert regressions(["a"], [3.0], [2.0], min_drop=0.0) == [("a", -1.0)]
     assert regressions([], [], [], min_drop=0.0) == []

@@ -10,6 +10,7 @@ with the same strict rules as the verdict (`deltajudge.gating.verdict`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from deltajudge.gating.names import gate_name, gate_targets
@@ -17,6 +18,7 @@ from deltajudge.gating.outcome import GateResult, Verdict
 from deltajudge.gating.verdict import ALPHA, MIN_NONTIED, usable, verdicts
 from deltajudge.judging.rubric import GateSpec, Rubric
 from deltajudge.judging.rubric_names import PAIRED_METRICS
+from deltajudge.stats.paired import PairedComparison
 from deltajudge.stats.rubric import Comparison, RubricStats
 from deltajudge.stats.wilcoxon import shifted_signed_rank
 
@@ -153,14 +155,14 @@ def _test(
         return paired.ci_high, passed, f"{head} ({verdict.outcome}: {verdict.reason})"
     assert spec.margin is not None
     if spec.test == "noninferior":
-        return _noninferior(comparison, spec.margin)
-    return _equivalent(comparison, spec.margin)
+        return noninferior(paired, comparison.deltas, spec.margin)
+    return equivalent(paired, comparison.deltas, spec.margin)
 
 
-def _margin_test(comparison: Comparison, shift: float, better: bool) -> tuple[bool, str]:
+def _margin_test(deltas: Sequence[float], shift: float, better: bool) -> tuple[bool, str]:
     """The exact one-sided test on the deltas shifted by the margin, with the same minimum
     of changed cases as a verdict."""
-    test = shifted_signed_rank(comparison.deltas, shift)
+    test = shifted_signed_rank(deltas, shift)
     if test is None or test.nonzero < MIN_NONTIED:
         changed = 0 if test is None else test.nonzero
         return False, f"{changed} case(s) off the margin; at least {MIN_NONTIED} needed"
@@ -168,29 +170,33 @@ def _margin_test(comparison: Comparison, shift: float, better: bool) -> tuple[bo
     return p < ALPHA / 2, f"one-sided p = {p:.3g} (needs < {ALPHA / 2:g})"
 
 
-def _noninferior(comparison: Comparison, margin: float) -> tuple[float | None, bool, str]:
+def noninferior(
+    paired: PairedComparison, deltas: Sequence[float], margin: float
+) -> tuple[float | None, bool, str]:
     """Passes when the lower 95% bound is above −margin (strict) and the exact test of
     "worse by at least the margin" is rejected at one-sided 2.5%."""
-    low = comparison.paired.ci_low
+    low = paired.ci_low
     if not usable(low):
         return None, False, "cannot be computed: no confidence interval"
     assert low is not None
-    test_ok, test_words = _margin_test(comparison, margin, better=True)
+    test_ok, test_words = _margin_test(deltas, margin, better=True)
     bound_ok = low > -margin
     where = "above" if bound_ok else "not above"
     reason = f"95% CI lower bound {low:+.3g} {where} −{margin:g}; {test_words}"
     return low, bound_ok and test_ok, reason
 
 
-def _equivalent(comparison: Comparison, margin: float) -> tuple[float | None, bool, str]:
+def equivalent(
+    paired: PairedComparison, deltas: Sequence[float], margin: float
+) -> tuple[float | None, bool, str]:
     """TOST: the 95% interval inside (−margin, +margin), strict, and both one-sided exact
     tests rejected at 2.5% (a conservative TOST: each side at half the level)."""
-    low, high = comparison.paired.ci_low, comparison.paired.ci_high
+    low, high = paired.ci_low, paired.ci_high
     if not (usable(low) and usable(high)):
         return None, False, "cannot be computed: no confidence interval"
     assert low is not None and high is not None
-    lower_ok, lower_words = _margin_test(comparison, margin, better=True)
-    upper_ok, upper_words = _margin_test(comparison, -margin, better=False)
+    lower_ok, lower_words = _margin_test(deltas, margin, better=True)
+    upper_ok, upper_words = _margin_test(deltas, -margin, better=False)
     inside = -margin < low and high < margin
     where = "inside" if inside else "not inside"
     reason = (

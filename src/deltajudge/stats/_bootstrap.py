@@ -6,7 +6,9 @@ changes on re-render would make a CI gate flaky without anything having changed.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import scipy.stats
@@ -60,19 +62,35 @@ def paired_statistic_ci(
     resamples: int,
     confidence: float,
 ) -> tuple[float | None, float | None]:
-    """Percentile bootstrap interval of ``statistic(first, second, axis=-1)`` resampling
-    cases (each keeps its pair). Resamples where the statistic is undefined (NaN) are
-    dropped; if more than 1% are, the interval is None: it would describe other data."""
-    rng = np.random.default_rng(seed)
-    n = first.size
-    values = []
-    for start in range(0, resamples, _BATCH):
-        index = rng.integers(0, n, size=(min(_BATCH, resamples - start), n))
-        values.append(statistic(first[index], second[index], axis=-1))
-    drawn = np.concatenate(values)
-    finite = drawn[np.isfinite(drawn)]
-    if finite.size < 0.99 * resamples:
+    """Percentile bootstrap interval of ``statistic(first, second, axis=-1)``, resampling
+    cases (each keeps its pair). None when some resample leaves the statistic undefined
+    (NaN, e.g. a regression line through points that all share one x): an interval
+    over the other resamples would describe different data."""
+    with warnings.catch_warnings():  # NaN resamples are handled below, not worth a warning
+        warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)
+        result = _paired_bootstrap(first, second, statistic, seed, resamples, confidence)
+    low, high = (float(v) for v in result.confidence_interval)
+    if not (np.isfinite(low) and np.isfinite(high)):
         return None, None
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(finite, [tail, 100.0 - tail])
-    return float(low), float(high)
+    return low, high
+
+
+def _paired_bootstrap(
+    first: NDArray[np.float64],
+    second: NDArray[np.float64],
+    statistic: Callable[..., NDArray[np.float64]],
+    seed: int,
+    resamples: int,
+    confidence: float,
+) -> Any:
+    return scipy.stats.bootstrap(
+        (first, second),
+        statistic,
+        paired=True,
+        n_resamples=resamples,
+        batch=_BATCH,
+        vectorized=True,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
