@@ -33,7 +33,7 @@ FAST = 2_000  # resamples where the exact interval does not matter
 
 
 def assert_plain_json(result: Any) -> None:
-    """Report figures must be plain floats/ints/None (or a method name): no numpy scalars, no NaN."""
+    """Report figures must be plain floats, ints, None or a method name: no numpy, no NaN."""
     data = dataclasses.asdict(result)
     json.dumps(data, allow_nan=False)
     for key, value in data.items():
