@@ -250,9 +250,9 @@ def test_a_one_step_drop_counts_on_an_integer_scale() -> None:
 
 
 def test_a_fall_from_pass_to_fail_counts_whatever_the_drop() -> None:
-    found = regressions(
-        ["a", "b", "c"], [2.1, 3.0, 1.9], [1.9, 2.8, 1.0], min_drop=0.5, pass_threshold=2.0
-    )
+    base, cand = [2.1, 3.0, 1.9], [1.9, 2.8, 1.0]
+    passes = ([b >= 2.0 for b in base], [c >= 2.0 for c in cand])
+    found = regressions(["a", "b", "c"], base, cand, min_drop=0.5, passes=passes)
     # a crossed the threshold (2.1 -> 1.9); b dropped 0.2 but still passes; c dropped 0.9.
     assert found == [("c", pytest.approx(-0.9)), ("a", pytest.approx(-0.2))]
 

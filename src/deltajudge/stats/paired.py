@@ -166,14 +166,15 @@ def regressions(
     *,
     min_drop: float,
     inclusive: bool = False,
-    pass_threshold: float | None = None,
+    passes: tuple[Sequence[bool], Sequence[bool]] | None = None,
 ) -> list[tuple[str, float]]:
     """Cases the candidate made worse, worst first.
 
     A case regresses when its drop reaches ``min_drop`` (``>=`` when ``inclusive``,
-    else ``>``), or, given a ``pass_threshold``, when it passed on the baseline and
-    fails on the candidate. This is the "did it break anything" list a reviewer reads
-    before trusting a positive mean. Equal drops keep the order the cases were given in.
+    else ``>``), or, given ``passes`` (baseline's and candidate's pass flags), when it
+    passed on the baseline and fails on the candidate. This is the "did it break
+    anything" list a reviewer reads before trusting a positive mean. Equal drops keep
+    the order the cases were given in.
     """
     if min_drop < 0:
         raise ValueError(f"min_drop must be >= 0, got {min_drop}")
@@ -185,8 +186,11 @@ def regressions(
     diff = deltas(base, cand)
     drop = -diff
     hit = drop >= min_drop - TIE_TOLERANCE if inclusive else drop > min_drop + TIE_TOLERANCE
-    if pass_threshold is not None:
-        hit |= (base >= pass_threshold) & (cand < pass_threshold)
+    if passes is not None:
+        base_pass, cand_pass = as_flags(passes[0], "passes"), as_flags(passes[1], "passes")
+        same_length(base, base_pass, "regressions passes")
+        same_length(base, cand_pass, "regressions passes")
+        hit |= base_pass & ~cand_pass
     hit &= diff < 0
     worse = [(case_id, float(d)) for case_id, d, h in zip(case_ids, diff, hit, strict=True) if h]
     return sorted(worse, key=lambda item: item[1])

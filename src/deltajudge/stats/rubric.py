@@ -32,7 +32,8 @@ class RegressionRule:
 
     min_drop: float
     inclusive: bool
-    pass_threshold: float | None
+    #: a fall from pass to fail also counts
+    crossing: bool
     description: str
 
 
@@ -80,6 +81,14 @@ def _score(result: CaseResult, alias: str, grader: str) -> float | None:
     return grade.score if grade is not None and grade.ok else None
 
 
+def _passed(result: CaseResult, alias: str, grader: str, threshold: float) -> bool:
+    """The grader's own pass decision; the threshold is compared here only for a grade
+    that carries none (one recorded before graders decided it)."""
+    grade = result.grade(alias, grader)
+    assert grade is not None and grade.score is not None
+    return grade.passed if grade.passed is not None else grade.score >= threshold
+
+
 def _pair_score(
     result: CaseResult, baseline: str, candidate: str, grader: str
 ) -> tuple[float | None, float | None]:
@@ -104,7 +113,7 @@ def _model_stats(
         scores.append(score)
         lengths.append(len(result.samples[alias].output_text))
         if threshold is not None:
-            passes.append(score >= threshold)
+            passes.append(_passed(result, alias, grader, threshold))
     return ModelGraderStats(
         summary=summarize(scores),
         pass_rate=pass_rate(passes) if threshold is not None else None,
@@ -123,6 +132,8 @@ def _compare(
     pairwise: bool = False,
 ) -> Comparison:
     ids, base, cand, base_len, cand_len = [], [], [], [], []
+    base_pass: list[bool] = []
+    cand_pass: list[bool] = []
     errors = 0
     inconsistent = 0
     for case_id, result in run.cases.items():
@@ -142,10 +153,11 @@ def _compare(
         cand.append(c)
         base_len.append(len(result.samples[baseline].output_text))
         cand_len.append(len(result.samples[candidate].output_text))
-    flips = None
-    if threshold is not None:
-        flips = mcnemar([s >= threshold for s in base], [s >= threshold for s in cand])
-    rule = rules.rule(grader, base + cand, None if pairwise else threshold)
+        if threshold is not None and not pairwise:
+            base_pass.append(_passed(result, baseline, grader, threshold))
+            cand_pass.append(_passed(result, candidate, grader, threshold))
+    flips = mcnemar(base_pass, cand_pass) if threshold is not None and not pairwise else None
+    rule = rules.rule(grader, base + cand, crossing=threshold is not None and not pairwise)
     return Comparison(
         baseline=baseline,
         candidate=candidate,
@@ -160,7 +172,7 @@ def _compare(
             cand,
             min_drop=rule.min_drop,
             inclusive=rule.inclusive,
-            pass_threshold=rule.pass_threshold,
+            passes=(base_pass, cand_pass) if rule.crossing else None,
         ),
         inconsistent=inconsistent if pairwise else None,
         regression_rule=rule.description,
@@ -176,31 +188,27 @@ class RegressionRules:
     noise_grader: str | None
     noise_sd: float | None
 
-    def rule(
-        self, grader: str, scores: list[float], pass_threshold: float | None
-    ) -> RegressionRule:
+    def rule(self, grader: str, scores: list[float], crossing: bool) -> RegressionRule:
         wanted = self.rubric.regression_threshold
         check = self.rubric.case_check
         if wanted is None and check is not None and check.no_drop_beyond is not None:
             wanted = check.no_drop_beyond
-        crossing = " or a fall from pass to fail" if pass_threshold is not None else ""
+        words = " or a fall from pass to fail" if crossing else ""
         if isinstance(wanted, float | int) and not isinstance(wanted, bool):
             return RegressionRule(
-                float(wanted), False, pass_threshold, f"a drop of more than {wanted:g}{crossing}"
+                float(wanted), False, crossing, f"a drop of more than {wanted:g}{words}"
             )
         if wanted == "noise" and grader == self.noise_grader and self.noise_sd is not None:
             limit = NOISE_Z * math.sqrt(2.0) * self.noise_sd
             return RegressionRule(
                 limit,
                 False,
-                pass_threshold,
-                f"a drop of more than {limit:.3g} (beyond the judge's measured noise){crossing}",
+                crossing,
+                f"a drop of more than {limit:.3g} (beyond the judge's measured noise){words}",
             )
         if scores and all(float(s).is_integer() for s in scores):
-            return RegressionRule(
-                1.0, True, pass_threshold, f"a drop of at least 1 scale step{crossing}"
-            )
-        return RegressionRule(0.0, False, pass_threshold, f"any drop{crossing}")
+            return RegressionRule(1.0, True, crossing, f"a drop of at least 1 scale step{words}")
+        return RegressionRule(0.0, False, crossing, f"any drop{words}")
 
 
 def analyze(run: RubricRun) -> RubricStats:
