@@ -16,7 +16,7 @@ from deltajudge.gating.verdict import MIN_NONTIED, comparison_verdict, holm, ver
 from deltajudge.judging.rubric import GateSpec, Rubric
 from deltajudge.stats.length import length_effect
 from deltajudge.stats.paired import PairedComparison, compare_paired
-from deltajudge.stats.rubric import Comparison, RubricStats
+from deltajudge.stats.rubric import Comparison, RegressionRules, RubricStats
 
 
 def _paired(deltas: list[float]) -> PairedComparison:
@@ -235,3 +235,34 @@ def test_decide_applies_the_rubrics_correction() -> None:
 def test_gate_specs_that_make_no_sense_are_rejected(spec: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         GateSpec.model_validate({"grader": "q", **spec})
+
+
+# --- which rule counts a regression ------------------------------------------------------
+
+
+def _rule(scores: list[float], crossing: bool = True, **rubric: Any) -> tuple[float, bool, str]:
+    noise_check = {"noise_check": {"cases": 5}} if rubric.get("regression_threshold") else {}
+    rules = RegressionRules(_rubric([], **noise_check, **rubric), "q", 0.5)
+    found = rules.rule("q", scores, crossing)
+    return found.min_drop, found.inclusive, found.description
+
+
+def test_an_integer_scale_counts_one_step_and_a_continuous_one_any_drop() -> None:
+    assert _rule([0.0, 2.0, 4.0]) == (
+        1.0,
+        True,
+        "a drop of at least 1 scale step or a fall from pass to fail",
+    )
+    assert _rule([0.25, 2.0], crossing=False) == (0.0, False, "any drop")
+
+
+def test_a_number_or_the_judges_noise_sets_the_threshold() -> None:
+    assert _rule([1.0], regression_threshold=0.5)[:2] == (0.5, False)
+    limit, inclusive, words = _rule([1.0], regression_threshold="noise")
+    assert limit == pytest.approx(1.959964 * math.sqrt(2) * 0.5, rel=1e-6)
+    assert not inclusive and "beyond the judge's measured noise" in words
+
+
+def test_the_noise_rule_needs_a_noise_check() -> None:
+    with pytest.raises(ValueError, match="regression_threshold: noise needs a noise_check"):
+        _rubric([], regression_threshold="noise")
