@@ -2,7 +2,7 @@
 
 Judge deltas are small integers, mostly zero, with many tied magnitudes. scipy's
 ``wilcoxon`` counts the zeros when it picks between its exact and normal methods, and
-its exact method does not allow tied ranks, so on exactly the data a 0–4 judge produces
+its exact distribution assumes untied ranks, so on exactly the data a 0–4 judge produces
 it answers with a normal approximation: 4 wins among 32 ties came out at p = 0.046
 where the exact conditional p is 0.125. Here the test is conditional on the non-zero
 deltas (``zero_method="wilcox"``: tied cases say nothing about direction), ranks are
@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from deltajudge.stats._arrays import TIE_TOLERANCE
 
 #: Non-zero deltas up to which p-values are exact. The convolution costs about
-#: n × n(n+1)/2 additions: 300 pairs take ~0.1 s, and at that size the normal
+#: n × n(n+1)/2 additions: 300 pairs take ~0.02 s, and at that size the normal
 #: approximation agrees with the exact p to the third decimal.
 EXACT_MAX_NONZERO = 300
 
