@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
+from deltajudge.gating.baseline import baseline_tolerance
 from deltajudge.gating.gates import decide, evaluate_gates, judge_bounds
 from deltajudge.gating.verdict import MIN_NONTIED, comparison_verdict, holm, verdicts
 from deltajudge.judging.rubric import GateSpec, Rubric
+from deltajudge.reporting.model import NoiseEntry
 from deltajudge.stats.length import length_effect
 from deltajudge.stats.paired import PairedComparison, compare_paired
 from deltajudge.stats.rubric import Comparison, RegressionRules, RubricStats
@@ -266,3 +268,14 @@ def test_a_number_or_the_judges_noise_sets_the_threshold() -> None:
 def test_the_noise_rule_needs_a_noise_check() -> None:
     with pytest.raises(ValueError, match="regression_threshold: noise needs a noise_check"):
         _rubric([], regression_threshold="noise")
+
+
+def test_auto_baseline_tolerance_never_falls_below_the_runs_default() -> None:
+    """A deterministic judge (sd 0) measures no noise: a tolerance of 0 would fail on
+    any wobble of the answers."""
+    rubric = _rubric([], noise_check={"cases": 5}, baseline_tolerance="auto")
+    silent = NoiseEntry(grader="q", answers=5, repeats=3, within_sd=0.0, min_detectable_delta=0.0)
+    assert baseline_tolerance(rubric, silent, 0.1) == 0.1
+    noisy = silent.model_copy(update={"min_detectable_delta": 0.4})
+    assert baseline_tolerance(rubric, noisy, 0.1) == 0.4
+    assert baseline_tolerance(_rubric([], baseline_tolerance=0.05), noisy, 0.1) == 0.05
