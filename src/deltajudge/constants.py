@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 #: Version of the report.json layout; bump on any breaking change to it.
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2
+
+#: Versions `deltajudge report`, `diff` and the baseline gate still read. Version 2 only
+#: added fields (verdicts, one-sided p-values, case verdicts), so a version 1 file
+#: validates against the same model with those left empty.
+READABLE_SCHEMA_VERSIONS = (1, 2)
 
 #: Requests in flight per endpoint (base_url) unless a model sets `concurrency`.
 DEFAULT_CONCURRENCY = 16
