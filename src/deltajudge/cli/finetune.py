@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 EXIT_JOB_FAILED = 1
 EXIT_REFUSED = 2
 EXIT_INTERRUPTED = 130
+_POLL_HELP = "seconds between polls of the uploads' processing"
 _HYPERPARAMETERS = {
     "n_epochs": int,
     "batch_size": int,
@@ -52,6 +53,7 @@ def add_parser(commands: Any) -> None:
     create.add_argument(
         "--training-type", choices=["GlobalStandard", "Standard", "Developer"], help="Azure only"
     )
+    create.add_argument("--interval", type=float, default=2.0, metavar="S", help=_POLL_HELP)
 
     watch = actions.add_parser("watch", help="follow a job; on success write its model as an alias")
     _connection(watch)
@@ -116,8 +118,8 @@ def create(ns: argparse.Namespace) -> int:
         print(f"deltajudge: {len(problems)} problem(s); nothing was uploaded", file=sys.stderr)
         return EXIT_REFUSED
     client = ft.connect(ns.provider, ns.base_url)
-    training = ft.upload(client, ns.train)
-    validation = ft.upload(client, ns.val) if ns.val is not None else None
+    training = ft.upload(client, ns.train, poll_s=ns.interval)
+    validation = ft.upload(client, ns.val, poll_s=ns.interval) if ns.val is not None else None
     job = ft.create_job(client, spec, training, validation)
     print(f"created {job.id} ({ns.method} on {job.model}), status {job.status}")
     where = f" --base-url {ns.base_url}" if ns.base_url else ""
