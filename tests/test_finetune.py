@@ -12,10 +12,13 @@ from typing import Any
 
 import pytest
 
+from conftest import Project, scores_by_marker
 from deltajudge.cases.finetune_shape import check_file
 from deltajudge.cli import main
 from deltajudge.errors import ConfigError
 from deltajudge.generation import finetune as ft
+from deltajudge.generation.models import resolve_models
+from deltajudge.settings import Settings
 from deltajudge.settings_edit import write_alias
 from deltajudge.testing import ScriptedServer
 
@@ -103,7 +106,19 @@ def test_create_dpo_uploads_waits_and_sends_the_method_block(
 def test_create_sft_sends_a_supervised_block(server: ScriptedServer, workdir: Path) -> None:
     train = write_jsonl(workdir / "train.jsonl", [SFT_ROW])
     args = ["finetune", "create", "--provider", "openai", "--base-url", server.url]
-    code = main([*args, "--method", "sft", "--model", "gpt-4.1-mini", "--train", str(train)])
+    code = main(
+        [
+            *args,
+            "--method",
+            "sft",
+            "--model",
+            "gpt-4.1-mini",
+            "--train",
+            str(train),
+            "--interval",
+            "0",
+        ]
+    )
     assert code == 0
     assert server.finetune.created[0]["method"] == {"type": "supervised", "supervised": {}}
 
@@ -152,7 +167,19 @@ def test_a_file_of_the_wrong_shape_is_refused_before_upload(
     train = write_jsonl(workdir / "train.jsonl", [SFT_ROW, DPO_ROW])
     (workdir / "train.jsonl").write_text(train.read_text() + "{not json\n", encoding="utf-8")
     args = ["finetune", "create", "--provider", "openai", "--base-url", server.url]
-    code = main([*args, "--method", "sft", "--model", "gpt-4.1-mini", "--train", str(train)])
+    code = main(
+        [
+            *args,
+            "--method",
+            "sft",
+            "--model",
+            "gpt-4.1-mini",
+            "--train",
+            str(train),
+            "--interval",
+            "0",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert f"{train}:2: missing 'messages'" in err and "use --method dpo" in err
@@ -346,3 +373,74 @@ def test_an_alias_in_an_inline_table_is_not_edited(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="form this command does not edit"):
         write_alias(path, False, "candidate", {"model": "ft:y"})
     assert path.read_text(encoding="utf-8") == before
+
+
+# -- ftjob:<job id>[@<step>] as a model --------------------------------------------------
+
+
+def finished_job(server: ScriptedServer, tmp_path: Path, **hyper: Any) -> str:
+    client = ft.connect("openai", server.url, environ={})
+    file_id = ft.upload(client, write_jsonl(tmp_path / "train.jsonl", [DPO_ROW]), poll_s=0)
+    spec = ft.JobSpec("dpo", "base-m", hyperparameters=hyper, suffix="vibes")
+    job = ft.create_job(client, spec, file_id, None)
+    while not ft.retrieve(client, job.id).ended:
+        pass
+    return job.id
+
+
+def test_a_job_and_its_checkpoint_resolve_at_collection(
+    server: ScriptedServer, tmp_path: Path
+) -> None:
+    job_id = finished_job(server, tmp_path, beta=0.1, n_epochs=2)
+    settings = Settings.model_validate(
+        {
+            "models": {
+                "final": {"model": f"ftjob:{job_id}", "base_url": server.url},
+                "step20": {"model": f"ftjob:{job_id}@20", "base_url": server.url},
+            }
+        }
+    )
+    resolved = resolve_models(settings, ["final", "step20"], {})
+    assert resolved["final"].model == f"ft:base-m:scripted:vibes:{job_id}"
+    assert resolved["step20"].model == f"ft:base-m:scripted:vibes:{job_id}:ckpt-step-20"
+    assert resolved["step20"].label == (
+        f"fine-tune {job_id}@20: dpo on base-m, beta=0.1 n_epochs=2, 12345 trained tokens"
+    )
+
+
+def test_an_unfinished_job_or_a_missing_step_fails_naming_the_alias(
+    server: ScriptedServer, tmp_path: Path
+) -> None:
+    job_id = finished_job(server, tmp_path)
+    client = ft.connect("openai", server.url, environ={})
+    running = ft.create_job(client, ft.JobSpec("sft", "base-m"), "file-1", None).id
+    models = {
+        "busy": {"model": f"ftjob:{running}", "base_url": server.url},
+        "gone": {"model": f"ftjob:{job_id}@25", "base_url": server.url},
+        "nojob": {"model": "ftjob:ftjob-nope", "base_url": server.url},
+    }
+    settings = Settings.model_validate({"models": models})
+    with pytest.raises(
+        ConfigError, match=f"models.busy.model: job {running} is running, so it has no model yet"
+    ):
+        resolve_models(settings, ["busy"], {})
+    with pytest.raises(ConfigError, match=r"no checkpoint at step 25 \(steps: 10, 20, 30\)"):
+        resolve_models(settings, ["gone"], {})
+    with pytest.raises(ConfigError, match="HTTP 404: Could not find fine-tuning job ftjob-nope"):
+        resolve_models(settings, ["nojob"], {})
+
+
+def test_a_run_evaluates_a_checkpoint_and_the_report_names_the_job(
+    project: Project, tmp_path: Path
+) -> None:
+    job_id = finished_job(project.server, tmp_path, beta=0.2)
+    checkpoint = f"ft:base-m:scripted:vibes:{job_id}:ckpt-step-10"
+    project.server.set_rules(scores_by_marker({"[base-m]": 1, f"[{checkpoint}]": 3}))
+    project.write(models={"cand": {"model": f"ftjob:{job_id}@10"}})
+
+    project.run().assert_outcomes(passed=3)
+
+    cand = project.report()["models"]["cand"]
+    assert cand["model"] == checkpoint
+    assert cand["label"].startswith(f"fine-tune {job_id}@10: dpo on base-m, beta=0.2")
+    assert project.rubric_report()["comparisons"][0]["mean_delta"] == 2.0

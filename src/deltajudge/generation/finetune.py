@@ -99,27 +99,29 @@ def connect(
     *,
     environ: Mapping[str, str] | None = None,
     token_provider: TokenProvider | None = None,
+    api_key_env: str | None = None,
 ) -> openai.OpenAI:
     """A client for job control. Azure: the key in $AZURE_OPENAI_API_KEY, else an Entra
     ID token (``token_provider``, or azure-identity's DefaultAzureCredential if installed)."""
     env = os.environ if environ is None else environ
     if provider == "openai":
-        key = env.get(OPENAI_KEY_ENV)
+        key_env = api_key_env or OPENAI_KEY_ENV
+        key = env.get(key_env)
         if not key and base_url is None:
             raise ConfigError(
-                f"finetune --provider openai needs an API key in ${OPENAI_KEY_ENV}",
-                hint=f"export {OPENAI_KEY_ENV}=... (or give --base-url for a compatible server)",
+                f"fine-tuning on OpenAI needs an API key in ${key_env}",
+                hint=f"export {key_env}=... (or give --base-url for a compatible server)",
             )
         return openai.OpenAI(base_url=base_url, api_key=key or "not-needed")
     url = base_url or env.get("AZURE_OPENAI_ENDPOINT")
     if not url:
         raise ConfigError(
-            "finetune --provider azure needs the resource URL",
+            "fine-tuning on Azure needs the resource URL",
             hint="pass --base-url https://RESOURCE.openai.azure.com/openai/v1/ "
             "or export AZURE_OPENAI_ENDPOINT",
         )
     v1 = azure_v1_url(ModelConfig(model="finetune", provider="azure", base_url=url)) + "/"
-    credential: str | TokenProvider | None = env.get(AZURE_KEY_ENV) or token_provider
+    credential: str | TokenProvider | None = env.get(api_key_env or AZURE_KEY_ENV) or token_provider
     return openai.OpenAI(base_url=v1, api_key=credential or _entra_token_provider())
 
 
