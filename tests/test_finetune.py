@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -444,3 +448,26 @@ def test_a_run_evaluates_a_checkpoint_and_the_report_names_the_job(
     assert cand["model"] == checkpoint
     assert cand["label"].startswith(f"fine-tune {job_id}@10: dpo on base-m, beta=0.2")
     assert project.rubric_report()["comparisons"][0]["mean_delta"] == 2.0
+
+
+def test_ctrl_c_stops_watching_and_leaves_the_job_running(
+    server: ScriptedServer, tmp_path: Path
+) -> None:
+    server.finetune.script.polls_to_finish = 1000
+    client = ft.connect("openai", server.url, environ={})
+    file_id = ft.upload(client, write_jsonl(tmp_path / "train.jsonl", [SFT_ROW]), poll_s=0)
+    job_id = ft.create_job(client, ft.JobSpec("sft", "base-m"), file_id, None).id
+    command = [sys.executable, "-m", "deltajudge.cli", *watch_args(server, job_id)]
+    command[command.index("--interval") + 1] = "30"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as watcher:
+        assert watcher.stdout is not None
+        assert watcher.stdout.readline().strip() == f"{job_id}: running"
+        watcher.send_signal(signal.SIGINT)
+        out, err = watcher.communicate(timeout=30)
+    assert watcher.returncode == 130, err
+    assert f"{job_id} keeps running" in out
+    assert ft.retrieve(client, job_id).status == "running"
+    assert not (tmp_path / "deltajudge.toml").exists()

@@ -49,7 +49,10 @@ def add_parser(commands: Any) -> None:
         create.add_argument(f"--{name.replace('_', '-')}", type=kind, dest=name)
     create.add_argument("--seed", type=int)
     create.add_argument("--suffix", help="a tag in the fine-tuned model's name")
-    create.add_argument("--grader", type=Path, metavar="GRADER.json", help="reinforcement only")
+    create.add_argument(
+        "--grader", type=Path, metavar="RUBRIC|GRADER.json", help="reinforcement: the reward"
+    )
+    create.add_argument("--grader-name", metavar="NAME", help="which of the rubric's graders")
     create.add_argument(
         "--training-type", choices=["GlobalStandard", "Standard", "Developer"], help="Azure only"
     )
@@ -139,12 +142,14 @@ def _spec(ns: argparse.Namespace) -> JobSpec:
         hyperparameters=hyper,
         seed=ns.seed,
         suffix=ns.suffix,
-        grader=_grader(ns.grader) if ns.grader is not None else None,
+        grader=_grader(ns.grader, ns.grader_name) if ns.grader is not None else None,
         training_type=ns.training_type,
     )
 
 
-def _grader(path: Path) -> dict[str, Any]:
+def _grader(path: Path, name: str | None) -> dict[str, Any]:
+    if path.suffix in (".yaml", ".yml"):
+        return _rubric_grader(path, name)
     try:
         grader = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -214,3 +219,29 @@ def _finish(job: Job, ns: argparse.Namespace) -> int:
             "Azure: deploy the fine-tuned model, then set that alias's model to the deployment name"
         )
     return 0
+
+
+def _rubric_grader(path: Path, name: str | None) -> dict[str, Any]:
+    """A rubric's grader as RFT takes it, through the export of the import/export tools
+    (``deltajudge export rft-grader``), with aliases written as the config's model ids."""
+    import importlib
+
+    from deltajudge.judging.loading import load_rubric
+    from deltajudge.settings import load_settings
+
+    try:
+        export = importlib.import_module("deltajudge.judging.evals_export")
+    except ImportError:
+        raise ConfigError(
+            "--grader RUBRIC needs the rubric export, which this installation lacks",
+            path=path,
+            hint="pass the grader object as JSON instead: --grader GRADER.json",
+        ) from None
+    models = load_settings(Path.cwd()).models
+    rubric = load_rubric(path).rubric
+    grader, notes = export.export_rft_grader(
+        rubric, lambda alias: models[alias].model if alias in models else alias, name
+    )
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return dict(grader)
