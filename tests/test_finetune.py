@@ -40,6 +40,30 @@ DPO_ROW = {
 }
 
 
+def sft_rows(n: int = 10, start: int = 0) -> list[dict[str, Any]]:
+    """Distinct rows, at least the 10 a job needs, so the data tools' checks pass too."""
+    return [
+        {
+            "messages": [
+                {"role": "user", "content": f"Where is order {i}?"},
+                {"role": "assistant", "content": f"Order {i} ships today."},
+            ]
+        }
+        for i in range(start, start + n)
+    ]
+
+
+def dpo_rows(n: int = 10, start: int = 0) -> list[dict[str, Any]]:
+    return [
+        {
+            "input": {"messages": [{"role": "user", "content": f"Where is order {i}?"}]},
+            "preferred_output": [{"role": "assistant", "content": f"Order {i} ships today."}],
+            "non_preferred_output": [{"role": "assistant", "content": "No idea."}],
+        }
+        for i in range(start, start + n)
+    ]
+
+
 def write_jsonl(path: Path, rows: list[Any]) -> Path:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path
@@ -54,7 +78,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def start_job(server: ScriptedServer, workdir: Path, *extra: str) -> str:
-    train = write_jsonl(workdir / "train.jsonl", [DPO_ROW])
+    train = write_jsonl(workdir / "train.jsonl", dpo_rows())
     args = ["finetune", "create", "--provider", "openai", "--base-url", server.url]
     code = main(
         [*args, "--method", "dpo", "--model", "gpt-4.1-mini", "--train", str(train), *extra]
@@ -69,8 +93,8 @@ def start_job(server: ScriptedServer, workdir: Path, *extra: str) -> str:
 def test_create_dpo_uploads_waits_and_sends_the_method_block(
     server: ScriptedServer, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    train = write_jsonl(workdir / "train.jsonl", [DPO_ROW, DPO_ROW])
-    val = write_jsonl(workdir / "val.jsonl", [DPO_ROW])
+    train = write_jsonl(workdir / "train.jsonl", dpo_rows(12))
+    val = write_jsonl(workdir / "val.jsonl", dpo_rows(10, start=12))
     code = main(
         [
             *("finetune", "create", "--provider", "openai", "--base-url", server.url),
@@ -108,7 +132,7 @@ def test_create_dpo_uploads_waits_and_sends_the_method_block(
 
 
 def test_create_sft_sends_a_supervised_block(server: ScriptedServer, workdir: Path) -> None:
-    train = write_jsonl(workdir / "train.jsonl", [SFT_ROW])
+    train = write_jsonl(workdir / "train.jsonl", sft_rows())
     args = ["finetune", "create", "--provider", "openai", "--base-url", server.url]
     code = main(
         [
@@ -130,7 +154,7 @@ def test_create_sft_sends_a_supervised_block(server: ScriptedServer, workdir: Pa
 def test_create_on_azure_v1_with_a_key_sends_training_type(
     server: ScriptedServer, workdir: Path
 ) -> None:
-    train = write_jsonl(workdir / "train.jsonl", [DPO_ROW])
+    train = write_jsonl(workdir / "train.jsonl", dpo_rows())
     code = main(
         [
             *("finetune", "create", "--provider", "azure", "--base-url", server.base_url),
@@ -168,7 +192,7 @@ def test_azure_without_key_or_azure_identity_says_what_to_do() -> None:
 def test_a_file_of_the_wrong_shape_is_refused_before_upload(
     server: ScriptedServer, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    train = write_jsonl(workdir / "train.jsonl", [SFT_ROW, DPO_ROW])
+    train = write_jsonl(workdir / "train.jsonl", [*sft_rows(), DPO_ROW])
     (workdir / "train.jsonl").write_text(train.read_text() + "{not json\n", encoding="utf-8")
     args = ["finetune", "create", "--provider", "openai", "--base-url", server.url]
     code = main(
@@ -186,8 +210,8 @@ def test_a_file_of_the_wrong_shape_is_refused_before_upload(
     )
     assert code == 2
     err = capsys.readouterr().err
-    assert f"{train}:2: missing 'messages'" in err and "use --method dpo" in err
-    assert f"{train}:3: not JSON" in err
+    assert f"{train}:11: missing 'messages'" in err and "use --method dpo" in err
+    assert f"{train}:12: not JSON" in err
     assert "nothing was uploaded" in err
     assert server.requests == []
 
@@ -195,7 +219,7 @@ def test_a_file_of_the_wrong_shape_is_refused_before_upload(
 def test_a_hyperparameter_the_method_does_not_take_is_refused(
     server: ScriptedServer, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    train = write_jsonl(workdir / "train.jsonl", [SFT_ROW])
+    train = write_jsonl(workdir / "train.jsonl", sft_rows())
     args = ["finetune", "create", "--provider", "openai", "--base-url", server.url]
     code = main([*args, "--method", "sft", "--model", "m", "--train", str(train), "--beta", "0.1"])
     assert code == 2
@@ -206,8 +230,11 @@ def test_a_hyperparameter_the_method_does_not_take_is_refused(
 def test_reinforcement_needs_a_grader_and_sends_it(
     server: ScriptedServer, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rft_row = {"messages": [{"role": "user", "content": "2+2?"}], "answer": "4"}
-    train = write_jsonl(workdir / "train.jsonl", [rft_row])
+    rft_rows = [
+        {"messages": [{"role": "user", "content": f"{i}+2?"}], "answer": str(i + 2)}
+        for i in range(10)
+    ]
+    train = write_jsonl(workdir / "train.jsonl", rft_rows)
     args = ["finetune", "create", "--provider", "openai", "--base-url", server.url]
     args += ["--method", "reinforcement", "--model", "o4-mini", "--train", str(train)]
     assert main(args) == 2
@@ -232,7 +259,7 @@ def test_an_upload_the_provider_rejects_shows_its_message(
     server: ScriptedServer, workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     server.finetune.script.reject_upload = "File contains an invalid UTF-8 sequence"
-    train = write_jsonl(workdir / "train.jsonl", [SFT_ROW])
+    train = write_jsonl(workdir / "train.jsonl", sft_rows())
     args = ["finetune", "create", "--provider", "openai", "--base-url", server.url]
     assert main([*args, "--method", "sft", "--model", "m", "--train", str(train)]) == 2
     err = capsys.readouterr().err
@@ -354,20 +381,20 @@ def test_events_and_checkpoints_walk_every_page(server: ScriptedServer, tmp_path
     ],
 )
 def test_shape_problems_name_the_line(tmp_path: Path, method: Any, row: Any, expected: str) -> None:
-    path = write_jsonl(tmp_path / "rows.jsonl", [SFT_ROW if method == "sft" else DPO_ROW, row])
-    if method == "reinforcement":
-        path = write_jsonl(tmp_path / "rows.jsonl", [SFT_ROW, row])
-    [problem] = check_file(path, method)
-    assert problem.startswith(f"{path}:2: ") and expected in problem
+    good = dpo_rows() if method == "dpo" else sft_rows()
+    path = write_jsonl(tmp_path / "rows.jsonl", [*good, row])
+    problems = check_file(path, method)
+    assert problems and all(p.startswith(f"{path}:11: ") for p in problems)
+    assert any(expected in p for p in problems)
 
 
 def test_an_empty_file_is_a_problem(tmp_path: Path) -> None:
     path = tmp_path / "empty.jsonl"
     path.write_text("\n", encoding="utf-8")
-    assert check_file(path, "sft") == [
+    assert (
         f"{path}: no rows; expected one JSON object a line: "
         + '{"messages": [..., {"role": "assistant", "content": ...}]}'
-    ]
+    ) in check_file(path, "sft")
 
 
 def test_an_alias_in_an_inline_table_is_not_edited(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ A job that gets the wrong file fails minutes later on the provider's side (or tr
 nonsense), after the upload is paid for; a row with the wrong shape is cheaper to name
 here as ``path:line: reason``. The data tools' full check
 (``deltajudge.cases.finetune_files.validate_file``: duplicates, equal answers, row
-counts) runs too when that module is installed.
+counts) runs too on SFT and preference files when that module is installed.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
+
+from deltajudge.errors import UserInputError
 
 Method = Literal["sft", "dpo", "reinforcement"]
 
@@ -42,6 +44,8 @@ def check_file(path: Path, method: Method) -> list[str]:
         problems += [f"{path}:{number}: {reason}" for reason in _row_problems(line, method)]
     if rows == 0:
         problems.append(f"{path}: no rows; expected one JSON object a line: {SHAPES[method]}")
+    if method == "reinforcement":  # the data tools know SFT and preference rows only
+        return problems
     return problems + _data_tools_problems(path)
 
 
@@ -117,4 +121,7 @@ def _data_tools_problems(path: Path) -> list[str]:
         module = importlib.import_module("deltajudge.cases.finetune_files")
     except ImportError:
         return []
-    return [str(problem) for problem in module.validate_file(path)]
+    try:
+        return [str(problem) for problem in module.validate_file(path)]
+    except UserInputError as exc:  # a file it cannot read at all: one problem, not a crash
+        return [str(exc).splitlines()[0]]
