@@ -2,19 +2,20 @@
 
 A job that gets the wrong file fails minutes later on the provider's side (or trains on
 nonsense), after the upload is paid for; a row with the wrong shape is cheaper to name
-here as ``path:line: reason``. The data tools' full check
-(``deltajudge.cases.finetune_files.validate_file``: duplicates, equal answers, row
-counts) runs too on SFT and preference files when that module is installed.
+here as ``path:line: reason``. The data tools' own check (`validate_file`, what
+``deltajudge data validate`` runs: duplicates, equal answers, row counts) runs too on
+SFT and preference files; this module adds what only the chosen method tells: whether
+the file is the shape that method trains on.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+from deltajudge.cases.finetune_files import validate_file
 from deltajudge.errors import UserInputError
 
 Method = Literal["sft", "dpo", "reinforcement"]
@@ -116,12 +117,8 @@ def _messages_problems(messages: object, where: str) -> Iterator[str]:
 
 
 def _data_tools_problems(path: Path) -> list[str]:
-    """The data tools' checks, where that module exists (it is another issue's)."""
+    """``deltajudge data validate``'s checks: duplicates, equal answers, the row count."""
     try:
-        module = importlib.import_module("deltajudge.cases.finetune_files")
-    except ImportError:
-        return []
-    try:
-        return [str(problem) for problem in module.validate_file(path)]
+        return [str(problem) for problem in validate_file(path)]
     except UserInputError as exc:  # a file it cannot read at all: one problem, not a crash
         return [str(exc).splitlines()[0]]

@@ -34,9 +34,9 @@ _HYPERPARAMETERS = {
 }
 
 
-def add_parser(commands: Any) -> None:
-    """Register ``finetune`` and its subcommands on the top-level parser."""
-    finetune = commands.add_parser("finetune", help="fine-tuning jobs on OpenAI or Azure / Foundry")
+def arguments(finetune: argparse.ArgumentParser) -> None:
+    """The subcommands of ``deltajudge finetune`` (an entry of `deltajudge.cli.commands`)."""
+    finetune.set_defaults(handler=run)
     actions = finetune.add_subparsers(dest="action", required=True)
 
     create = actions.add_parser("create", help="validate, upload and start a fine-tuning job")
@@ -222,26 +222,17 @@ def _finish(job: Job, ns: argparse.Namespace) -> int:
 
 
 def _rubric_grader(path: Path, name: str | None) -> dict[str, Any]:
-    """A rubric's grader as RFT takes it, through the export of the import/export tools
-    (``deltajudge export rft-grader``), with aliases written as the config's model ids."""
-    import importlib
-
+    """A rubric's grader as RFT takes it, as ``deltajudge export rft-grader`` writes it,
+    with aliases written as the config's model ids."""
+    from deltajudge.judging.evals_export import export_rft_grader
     from deltajudge.judging.loading import load_rubric
     from deltajudge.settings import load_settings
 
-    try:
-        export = importlib.import_module("deltajudge.judging.evals_export")
-    except ImportError:
-        raise ConfigError(
-            "--grader RUBRIC needs the rubric export, which this installation lacks",
-            path=path,
-            hint="pass the grader object as JSON instead: --grader GRADER.json",
-        ) from None
     models = load_settings(Path.cwd()).models
     rubric = load_rubric(path).rubric
-    grader, notes = export.export_rft_grader(
+    grader, notes = export_rft_grader(
         rubric, lambda alias: models[alias].model if alias in models else alias, name
     )
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    return dict(grader)
+    return grader

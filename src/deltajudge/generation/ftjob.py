@@ -43,7 +43,8 @@ def _look_up(alias: str, config: ModelConfig, environ: Mapping[str, str]) -> tup
     reference = config.model[len(PREFIX) :]
     job_id, _, step_text = reference.partition("@")
     where = f"models.{alias}.model"
-    if config.provider == "local" or not job_id:
+    provider = config.provider
+    if (provider != "openai" and provider != "azure") or not job_id:
         raise ConfigError(
             f"{where}: {config.model!r}: expected ftjob:<job id> or ftjob:<job id>@<step> "
             "on provider openai or azure"
@@ -56,7 +57,7 @@ def _look_up(alias: str, config: ModelConfig, environ: Mapping[str, str]) -> tup
         ) from None
     try:
         client = ft.connect(
-            config.provider, config.base_url, environ=environ, api_key_env=config.api_key_env
+            provider, config.base_url, environ=environ, api_key_env=config.api_key_env
         )
         job = ft.retrieve(client, job_id)
         model = job.fine_tuned_model if step is None else _checkpoint(client, job, step, where)
