@@ -498,3 +498,42 @@ def test_ctrl_c_stops_watching_and_leaves_the_job_running(
     assert f"{job_id} keeps running" in out
     assert ft.retrieve(client, job_id).status == "running"
     assert not (tmp_path / "deltajudge.toml").exists()
+
+
+def test_reinforcement_grader_from_a_rubric_uses_the_configs_model_ids(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write()
+    monkeypatch.chdir(project.path)
+    rows = [{"messages": [{"role": "user", "content": f"q{i}"}]} for i in range(10)]
+    train = write_jsonl(project.path / "train.jsonl", rows)
+    args = ["finetune", "create", "--provider", "openai", "--base-url", project.server.url]
+    args += ["--method", "reinforcement", "--model", "o4-mini", "--train", str(train)]
+    assert main([*args, "--grader", "rubrics/demo.yaml", "--interval", "0"]) == 0
+    grader = project.server.finetune.created[0]["method"]["reinforcement"]["grader"]
+    assert (grader["type"], grader["name"], grader["model"]) == (
+        "score_model",
+        "quality",
+        "judge-m",
+    )
+    assert grader["range"] == [0, 4]
+
+
+def test_watch_on_azure_writes_an_azure_alias(
+    server: ScriptedServer, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train = write_jsonl(workdir / "train.jsonl", sft_rows())
+    connection = ["--provider", "azure", "--base-url", server.base_url]
+    create = ["finetune", "create", *connection, "--method", "sft", "--model", "base-m"]
+    assert main([*create, "--train", str(train), "--interval", "0"]) == 0
+    job_id = next(iter(server.finetune.jobs))
+    assert main(["finetune", "watch", job_id, *connection, "--interval", "0"]) == 0
+    assert "deploy the fine-tuned model" in capsys.readouterr().out
+    table = tomllib.loads((workdir / "deltajudge.toml").read_text(encoding="utf-8"))
+    assert table["models"]["candidate"] == {
+        "model": f"ft:base-m:scripted:scripted:{job_id}",
+        "provider": "azure",
+        "api_key_env": "AZURE_OPENAI_API_KEY",
+        "base_url": server.base_url,
+    }
+    assert all(r.path.startswith("/openai/v1/") for r in server.requests)
