@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import Project, scores_by_marker
+from conftest import Project, rubric_text, scores_by_marker
 from deltajudge.cases.finetune_shape import check_file
 from deltajudge.cli import main
 from deltajudge.errors import ConfigError
@@ -292,7 +292,11 @@ def test_watch_writes_the_model_as_an_alias_on_success(
     assert "step 10/30  train_loss=1.0" in out and "step 30/30" in out
     assert f"{job_id}: succeeded" in out and "12345 trained tokens" in out
     table = tomllib.loads(config.read_text(encoding="utf-8"))
-    assert table["models"]["candidate"] == {"model": model, "params": {"temperature": 0}}
+    assert table["models"]["candidate"] == {
+        "model": model,
+        "params": {"temperature": 0},
+        "base_url": server.url,
+    }
     assert table["models"]["base"] == {"model": "gpt-4.1-mini"}
     assert config.read_text(encoding="utf-8").startswith("# the suite\n")
 
@@ -537,3 +541,30 @@ def test_watch_on_azure_writes_an_azure_alias(
         "base_url": server.base_url,
     }
     assert all(r.path.startswith("/openai/v1/") for r in server.requests)
+
+
+def test_checkpoints_as_aliases_sweep_in_one_run(
+    project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    job_id = finished_job(project.server, tmp_path, beta=0.1)
+    project.write(rubric=rubric_text(models=("base", "step_10", "step_30")))
+    monkeypatch.chdir(project.path)
+    connection = ["--provider", "openai", "--base-url", project.server.url]
+    assert main(["finetune", "checkpoints", job_id, *connection, "--alias-prefix", "step_"]) == 0
+    table = tomllib.loads((project.path / "deltajudge.toml").read_text(encoding="utf-8"))
+    assert table["models"]["step_20"] == {
+        "model": f"ftjob:{job_id}@20",
+        "base_url": project.server.url,
+    }
+    prefix = f"ft:base-m:scripted:vibes:{job_id}:ckpt-step-"
+    project.server.set_rules(
+        scores_by_marker({"[base-m]": 1, f"[{prefix}10]": 2, f"[{prefix}30]": 4})
+    )
+
+    project.run().assert_outcomes(passed=3)
+
+    models = project.report()["models"]
+    assert models["step_30"]["model"] == f"{prefix}30"
+    assert models["step_10"]["label"].startswith(f"fine-tune {job_id}@10: dpo on base-m")
+    deltas = {c["candidate"]: c["mean_delta"] for c in project.rubric_report()["comparisons"]}
+    assert deltas == {"step_10": 1.0, "step_30": 3.0}

@@ -68,10 +68,18 @@ def arguments(finetune: argparse.ArgumentParser) -> None:
     listing = actions.add_parser("list", help="recent jobs")
     _connection(listing)
     listing.add_argument("--limit", type=int, default=20)
-    for name, text in (("cancel", "cancel a job"), ("checkpoints", "a job's checkpoints")):
-        action = actions.add_parser(name, help=text)
-        _connection(action)
-        action.add_argument("job")
+    cancel = actions.add_parser("cancel", help="cancel a job")
+    _connection(cancel)
+    cancel.add_argument("job")
+    checkpoints = actions.add_parser("checkpoints", help="a job's checkpoints (steps, metrics)")
+    _connection(checkpoints)
+    checkpoints.add_argument("job")
+    checkpoints.add_argument(
+        "--alias-prefix",
+        metavar="PREFIX",
+        help="also write each checkpoint as alias PREFIX<step> (model ftjob:JOB@<step>)",
+    )
+    checkpoints.add_argument("--config", type=Path, metavar="FILE", help="config to write to")
 
 
 def _connection(parser: argparse.ArgumentParser) -> None:
@@ -100,10 +108,40 @@ def run(ns: argparse.Namespace) -> int:
         job = ft.cancel(client, ns.job)
         print(f"{job.id}: {job.status}")
         return 0
-    for checkpoint in ft.checkpoints(client, ns.job):
+    return _checkpoints(client, ns)
+
+
+def _checkpoints(client: openai.OpenAI, ns: argparse.Namespace) -> int:
+    """List them; with ``--alias-prefix`` each becomes an alias, so one run sweeps them."""
+    from deltajudge.generation import finetune as ft
+
+    found = ft.checkpoints(client, ns.job)
+    for checkpoint in found:
         metrics = "  ".join(f"{k}={v:g}" for k, v in sorted(checkpoint.metrics.items()))
         print(f"step {checkpoint.step:>6}  {checkpoint.model}  {metrics}")
+    if ns.alias_prefix is None:
+        return 0
+    if not found:
+        print(f"{ns.job} has no checkpoints yet; nothing was written", file=sys.stderr)
+        return EXIT_JOB_FAILED
+    from deltajudge.settings_edit import config_path, write_alias
+
+    path, nested = config_path(Path.cwd(), ns.config)
+    aliases = [f"{ns.alias_prefix}{c.step}" for c in found]
+    for alias, checkpoint in zip(aliases, found, strict=True):
+        write_alias(path, nested, alias, _alias_values(ns, f"ftjob:{ns.job}@{checkpoint.step}"))
+    print(f"wrote {', '.join(aliases)} to {path}; list them in a rubric's models to sweep them")
     return 0
+
+
+def _alias_values(ns: argparse.Namespace, model: str) -> dict[str, str]:
+    """An alias that reaches the model the way this command reached the provider."""
+    values = {"model": model}
+    if ns.provider == "azure":
+        values |= {"provider": "azure", "api_key_env": "AZURE_OPENAI_API_KEY"}
+    if ns.base_url:
+        values["base_url"] = ns.base_url
+    return values
 
 
 def create(ns: argparse.Namespace) -> int:
@@ -205,12 +243,7 @@ def _finish(job: Job, ns: argparse.Namespace) -> int:
     from deltajudge.settings_edit import config_path, write_alias
 
     path, nested = config_path(Path.cwd(), ns.config)
-    values = {"model": job.fine_tuned_model}
-    if ns.provider == "azure":
-        values |= {"provider": "azure", "api_key_env": "AZURE_OPENAI_API_KEY"}
-        if ns.base_url:
-            values["base_url"] = ns.base_url
-    write_alias(path, nested, ns.alias, values)
+    write_alias(path, nested, ns.alias, _alias_values(ns, job.fine_tuned_model))
     tokens = f", {job.trained_tokens} trained tokens" if job.trained_tokens else ""
     print(f"{job.fine_tuned_model} ({job.method or 'supervised'} on {job.model}{tokens})")
     print(f"wrote models.{ns.alias} to {path}; compare it with the base: deltajudge run")
