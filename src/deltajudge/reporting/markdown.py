@@ -12,7 +12,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from deltajudge.atomic import write_atomic
 from deltajudge.reporting.model import CaseEntry, ComparisonEntry, Report, RubricEntry
+from deltajudge.reporting.redacted import redacted
 
 #: The environment variable GitHub Actions sets to a file whose Markdown shows on the run page.
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -290,9 +292,8 @@ def render_markdown(report: Report, *, top_regressions: int = 5) -> str:
 
 def write_markdown(report: Report, path: Path) -> Path:
     """Write ``summary.md``; on GitHub Actions also append it to the job's step summary."""
-    text = render_markdown(report)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    text = render_markdown(redacted(report))
+    write_atomic(path, text)
     summary = os.environ.get(STEP_SUMMARY_ENV)
     if summary:
         with open(summary, "a", encoding="utf-8") as f:
