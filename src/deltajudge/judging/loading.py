@@ -54,9 +54,11 @@ def load_rubric(path: Path) -> LoadedRubric:
         found = False
     if not found:
         line, col = nearest(positions, ("dataset",)) or (None, None)
-        name = rubric.dataset if rubric.dataset.isprintable() else repr(rubric.dataset)
+        name, where = rubric.dataset, str(dataset_path)
+        if not where.isprintable():
+            name, where = repr(name), repr(where)
         raise RubricError(
-            f"dataset: file not found: {name} (resolved to {dataset_path!s:.200})",
+            f"dataset: file not found: {name} (resolved to {where})",
             path=path,
             line=line,
             column=col,

@@ -12,6 +12,7 @@ The file is composed once, checked, then constructed from the same node tree:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -62,6 +63,7 @@ class _Loader(yaml.SafeLoader):
 
 def load_with_positions(text: str) -> tuple[Any, dict[Path, Position]]:
     """Parse YAML and map each key path, e.g. ``("graders", 0, "range")``, to (line, col)."""
+    _check_flow_depth(text)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
@@ -76,6 +78,26 @@ def load_with_positions(text: str) -> tuple[Any, dict[Path, Position]]:
             raise YamlProblem(f"cannot read a value: {exc}", node.start_mark) from None
     finally:
         loader.dispose()
+
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'" + r'|"(?:[^"\\]|\\.)*"')
+_FLOW = re.compile(r"[\[\]{}]")
+
+
+def _check_flow_depth(text: str) -> None:
+    """Refuse ``[[[[…`` before PyYAML scans it: its scanner looks up to 1,024 characters
+    ahead at every open bracket, so 3,000 of them on a line take over a second to reach
+    the composer's depth bound. Brackets in quoted strings do not count."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    depth = 0
+    for match in _FLOW.finditer(_QUOTED.sub(lambda m: " " * len(m.group()), text)):
+        depth = depth + 1 if match.group() in "[{" else max(depth - 1, 0)
+        if depth > MAX_DEPTH:
+            line = text.count("\n", 0, match.start())
+            column = match.start() - (text.rfind("\n", 0, match.start()) + 1)
+            mark = yaml.Mark("<rubric>", match.start(), line, column, "", 0)
+            raise YamlProblem(f"nested deeper than {MAX_DEPTH} levels", mark)
 
 
 def _check_size(root: yaml.Node) -> None:
@@ -136,12 +158,26 @@ def _walk(node: yaml.Node, path: Path, out: dict[Path, Position], loader: _Loade
         for index, item in enumerate(node.value):
             _walk(item, (*path, index), out, loader)
     elif isinstance(node, yaml.ScalarNode):
-        try:
-            node.value.encode("utf-8")
-        except UnicodeEncodeError:  # a "\ud800" escape: no request could carry it
-            raise YamlProblem(
-                "holds a lone surrogate, which is not text", node.start_mark
-            ) from None
+        _check_scalar(node, loader)
+
+
+def _check_scalar(node: yaml.ScalarNode, loader: _Loader) -> None:
+    """Values PyYAML would fail on while constructing, caught where their line is known:
+    a lone surrogate (from a ``"\\ud800"`` escape: no request could carry it) or a number
+    Python refuses to read (an integer of more than 4,300 digits)."""
+    try:
+        node.value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise YamlProblem("holds a lone surrogate, which is not text", node.start_mark) from None
+    constructor = loader.yaml_constructors.get(node.tag)
+    if node.tag == _STR or constructor is None:
+        return
+    try:
+        constructor(loader, node)
+    except (ValueError, TypeError, OverflowError) as exc:
+        short = node.tag.rsplit(":", 1)[-1]
+        problem = f"cannot read {node.value[:20]!r}… as {short}: {exc}"
+        raise YamlProblem(problem, node.start_mark) from None
 
 
 def nearest(positions: dict[Path, Position], path: Path) -> Position | None:
