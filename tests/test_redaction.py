@@ -11,7 +11,11 @@ from conftest import Project, scores_by_marker
 from deltajudge import redaction
 from deltajudge.errors import CallError
 from deltajudge.redaction import MASK, redact, scrub, strip_controls
+from deltajudge.reporting.build import read_json, write_report_json
+from deltajudge.reporting.html import write_html
+from deltajudge.reporting.markdown import write_markdown
 from deltajudge.testing import RecordedRequest, Reply, Rule
+from report_factory import make_report
 
 KEY = "sk-proj-Zq8vT3secretKEY0123456789"
 PASSWORD = "hunter2-url-password"
@@ -138,3 +142,45 @@ def test_a_401_that_echoes_the_key_leaks_it_nowhere(project: Project, key_env: s
         assert secret not in console
         for path, data in written.items():
             assert secret.encode() not in data, f"{secret} leaked into {path}"
+
+
+def test_writers_mask_every_field_and_keep_the_report_valid(tmp_path: Path, key_env: str) -> None:
+    report = make_report(12)
+    case = report.rubrics[0].cases[0]
+    sample = next(iter(case.samples.values()))
+    leaky_case = case.model_copy(
+        update={
+            "prompt": f"my key is {KEY}",
+            "samples": {
+                **case.samples,
+                "base": sample.model_copy(update={"output_text": f"Authorization: Bearer {KEY}"}),
+            },
+        }
+    )
+    rubric = report.rubrics[0].model_copy(
+        update={"cases": [leaky_case, *report.rubrics[0].cases[1:]]}
+    )
+    models = {
+        alias: info.model_copy(update={"base_url": f"https://u:{PASSWORD}@h/v1"})
+        for alias, info in report.models.items()
+    }
+    leaky = report.model_copy(update={"rubrics": [rubric], "models": models})
+
+    paths = [
+        write_report_json(leaky, tmp_path / "report.json"),
+        write_html(leaky, tmp_path / "report.html"),
+        write_markdown(leaky, tmp_path / "summary.md"),
+    ]
+
+    for path in paths:
+        data = path.read_text(encoding="utf-8")
+        assert KEY not in data and PASSWORD not in data, path
+    back = read_json(tmp_path / "report.json")
+    assert back.rubrics[0].cases[0].prompt == f"my key is {MASK}"
+    assert back.models["base"].base_url == f"https://u:{MASK}@h/v1"
+    assert back.rubrics[0].cases[1:] == report.rubrics[0].cases[1:]
+    assert (
+        write_report_json(report, tmp_path / "clean.json").read_bytes()
+        == (tmp_path / "clean.json").read_bytes()
+    )
+    assert read_json(tmp_path / "clean.json") == report
