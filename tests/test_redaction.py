@@ -179,8 +179,5 @@ def test_writers_mask_every_field_and_keep_the_report_valid(tmp_path: Path, key_
     assert back.rubrics[0].cases[0].prompt == f"my key is {MASK}"
     assert back.models["base"].base_url == f"https://u:{MASK}@h/v1"
     assert back.rubrics[0].cases[1:] == report.rubrics[0].cases[1:]
-    assert (
-        write_report_json(report, tmp_path / "clean.json").read_bytes()
-        == (tmp_path / "clean.json").read_bytes()
-    )
+    write_report_json(report, tmp_path / "clean.json")  # nothing secret: written as is
     assert read_json(tmp_path / "clean.json") == report
