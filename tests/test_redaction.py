@@ -92,7 +92,8 @@ def test_call_errors_are_scrubbed_when_made(key_env: str) -> None:
 def _echo_key(request: RecordedRequest) -> str:
     header = request.headers["authorization"]
     token = header.split()[-1]
-    return f"Incorrect API key provided: {token}. You sent Authorization: {header}"
+    escapes = "\x1b[2J\x1b]0;owned\x07"  # clear the screen, retitle the terminal
+    return f"{escapes}Incorrect API key provided: {token}. You sent Authorization: {header}"
 
 
 def _written_files(root: Path) -> list[Path]:
@@ -131,6 +132,7 @@ def test_a_401_that_echoes_the_key_leaks_it_nowhere(project: Project, key_env: s
     ), "the key was sent, so the server really echoed it"
     console = result.stdout.str() + result.stderr.str()
     assert "Incorrect API key provided" in console and "HTTP 401" in console
+    assert "\x1b" not in console and "owned" not in console  # the server's escapes are gone
     written = {p.relative_to(project.path): p.read_bytes() for p in _written_files(project.path)}
     assert {Path("junit.xml"), Path("reports/latest/report.json")} <= written.keys()
     assert Path("reports/latest/report.html") in written
