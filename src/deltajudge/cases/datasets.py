@@ -137,10 +137,7 @@ def _prompt(row: dict[str, Any]) -> tuple[tuple[Message, ...], str | None, str |
     text = row.get("input", row.get("prompt"))
     if not isinstance(text, str) or not text.strip():
         raise ValueError("expected 'input' or 'prompt' to be a non-empty string")
-    key = "reference" if "reference" in row else "ideal"
-    reference = row.get(key)
-    if key == "reference" and reference is not None and not isinstance(reference, str):
-        raise ValueError(f"reference: expected a string, got {_describe(reference)}")
+    reference = row.get("reference", row.get("ideal"))
     return (Message("user", text),), reference if isinstance(reference, str) else None, None
 
 
