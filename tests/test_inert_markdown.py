@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -116,7 +117,7 @@ def test_a_whole_summary_with_hostile_answers_prompts_and_reasons_is_inert(
         }
         prompt = PAYLOADS[(index + 1) % len(PAYLOADS)]
         cases.append(case.model_copy(update={"prompt": prompt, "samples": samples}))
-    gates = [g.model_copy(update={"reason": hostile, "name": PAYLOADS[0]}) for g in rubric.gates]
+    gates = [replace(g, reason=hostile, name=PAYLOADS[0]) for g in rubric.gates]
     hostile_rubric = rubric.model_copy(update={"cases": cases, "gates": gates, "name": PAYLOADS[7]})
     markdown = render_markdown(
         report.model_copy(update={"rubrics": [hostile_rubric], "notes": [hostile]}),
