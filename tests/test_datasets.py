@@ -230,7 +230,7 @@ def test_duplicate_prompts_without_ids_collide_too(tmp_path: Path) -> None:
     ("row", "message"),
     [
         ({"input": "   "}, "expected 'input' or 'prompt' to be a non-empty string"),
-        ({"input": "a", "id": [1]}, "'id' must be a string or an integer"),
+        ({"input": "a", "id": [1]}, "id: expected a string or an integer"),
         ({"messages": "hi"}, "messages: expected a non-empty list of messages"),
         ({"messages": [{"content": "hi"}]}, "messages[0]: expected an object with 'role'"),
         ({"messages": [{"role": "bot", "content": "hi"}]}, "messages[0].role: unknown role 'bot'"),

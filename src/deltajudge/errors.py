@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from deltajudge.redaction import scrub
+
 
 class DeltajudgeError(Exception):
     """Base class: anything deltajudge raises on purpose."""
@@ -73,6 +75,10 @@ class CallError(DeltajudgeError):
     ``endpoint_fault`` (cannot connect, timed out, unauthorised) counts towards marking
     the whole endpoint down; ``throttled`` (a 429) makes the endpoint's concurrency back
     off; ``retry_after`` is the server's own wait, in seconds, when it sent one.
+
+    The message usually quotes the endpoint (its error body, its URL), so it is scrubbed
+    here, once for every way a call can fail: no API key or ``user:password`` echoed by a
+    server, and no terminal control characters, reach a case, a report or the console.
     """
 
     def __init__(
@@ -85,7 +91,7 @@ class CallError(DeltajudgeError):
         retry_after: float | None = None,
         fatal: bool = False,
     ) -> None:
-        super().__init__(message)
+        super().__init__(scrub(message))
         self.transient = transient
         self.endpoint_fault = endpoint_fault
         self.throttled = throttled

@@ -18,6 +18,7 @@ because a silently shorter test set is a different test set.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -58,8 +59,50 @@ def _messages(raw: Any, where: str) -> tuple[Message, ...]:
         role = message["role"]
         if role not in ("system", "developer", "user", "assistant", "tool"):
             raise ValueError(f"{where}[{index}].role: unknown role {role!r}")
-        out.append(Message(role=role, content=content_text(message.get("content"))))
+        content = message.get("content")
+        if not _is_text(content):
+            raise ValueError(
+                f"{where}[{index}].content: expected text (a string or a list of "
+                f"{{'type': 'text', 'text': ...}} parts), got {_describe(content)}"
+            )
+        out.append(Message(role=role, content=content_text(content)))
     return tuple(out)
+
+
+def _is_text(content: Any) -> bool:
+    """A string, or OpenAI's list of typed parts that are all text (images are not)."""
+    if isinstance(content, str):
+        return True
+    return (
+        isinstance(content, list)
+        and bool(content)
+        and all(
+            isinstance(part, str)
+            or (
+                isinstance(part, dict)
+                and part.get("type", "text") in ("text", "input_text", "output_text")
+                and isinstance(part.get("text"), str)
+            )
+            for part in content
+        )
+    )
+
+
+def _describe(value: Any) -> str:
+    """What a wrong value is, in the words of the error: ``a list of image_url parts``."""
+    if isinstance(value, list) and value and all(isinstance(p, dict) for p in value):
+        return f"a list of {', '.join(sorted({str(p.get('type')) for p in value}))} parts"
+    if isinstance(value, list | dict):
+        return (
+            f"a{'n empty' if not value else ''} {'list' if isinstance(value, list) else 'object'}"
+        )
+    return "nothing" if value is None else f"{type(value).__name__} {json.dumps(value)[:40]}"
+
+
+def _require_user_turn(messages: tuple[Message, ...], where: str) -> None:
+    """A model asked only a system prompt answers nothing in particular: not a test case."""
+    if not any(m.role == "user" for m in messages):
+        raise ValueError(f"{where}: needs at least one user turn to ask the model")
 
 
 def _answer(raw: Any, where: str) -> str:
@@ -69,6 +112,7 @@ def _answer(raw: Any, where: str) -> str:
 
 def _preference(row: dict[str, Any]) -> tuple[tuple[Message, ...], str | None, str | None]:
     messages = _messages(row["input"].get("messages"), "input.messages")
+    _require_user_turn(messages, "input.messages")
     preferred = _answer(row["preferred_output"], "preferred_output")
     rejected = (
         _answer(row["non_preferred_output"], "non_preferred_output")
@@ -83,7 +127,9 @@ def _chat(row: dict[str, Any]) -> tuple[tuple[Message, ...], str | None, str | N
     if messages[-1].role == "assistant":
         if len(messages) == 1:
             raise ValueError("messages: needs a user turn before the assistant's reference")
+        _require_user_turn(messages[:-1], "messages")
         return messages[:-1], messages[-1].content, None
+    _require_user_turn(messages, "messages")
     return messages, None, None
 
 
@@ -120,15 +166,19 @@ _PARSERS: dict[Shape, Callable[[dict[str, Any]], Any]] = {
 def load_dataset(path: Path) -> list[Case]:
     """Every row of ``path`` as a `Case`, or a `DatasetError` at the first bad line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is fine
     except FileNotFoundError:
         raise DatasetError("data set file not found", path=path) from None
     except UnicodeDecodeError as exc:
-        raise DatasetError(f"not UTF-8 text ({exc.reason})", path=path) from None
+        bad = exc.object[: exc.start].count(b"\n") + 1
+        raise DatasetError(f"not UTF-8 text ({exc.reason})", path=path, line=bad) from None
+    except OSError as exc:
+        raise DatasetError(f"cannot read the data set: {exc.strerror}", path=path) from None
     shape: Shape | None = None
     cases: list[Case] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Rows end at "\n" only: U+2028 and friends are legal inside JSON strings.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         row = _parse_line(line, path, number)
@@ -156,16 +206,103 @@ def load_dataset(path: Path) -> list[Case]:
     return cases
 
 
+#: Deeper rows are refused before the parser recurses: no data set row needs more, and
+#: Python's own limit would end the run with a RecursionError instead of a located error.
+MAX_NESTING = 64
+
+
 def _parse_line(line: str, path: Path, number: int) -> dict[str, Any]:
+    if _nesting(line) > MAX_NESTING:
+        raise DatasetError(f"nested deeper than {MAX_NESTING} levels", path=path, line=number)
     try:
-        row = json.loads(line)
+        row = json.loads(line, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise DatasetError(
             f"invalid JSON: {exc.msg}", path=path, line=number, column=exc.colno
         ) from None
+    except (ValueError, RecursionError) as exc:  # 4,300-digit integers, NaN, Infinity
+        raise DatasetError(f"invalid JSON: {exc}", path=path, line=number) from None
     if not isinstance(row, dict):
         raise DatasetError("expected a JSON object per line", path=path, line=number)
+    where = _unencodable(row, "") if _SURROGATE_ESCAPE.search(line) else None
+    if where is not None:
+        raise DatasetError(
+            f"{where}: holds a lone surrogate (\\ud800-\\udfff) that is not text",
+            path=path,
+            line=number,
+            hint="write characters outside the BMP as a surrogate pair or as UTF-8",
+        )
     return row
+
+
+def _nesting(line: str) -> int:
+    """How deep the row's arrays and objects go (brackets inside strings do not count)."""
+    if line.count("[") + line.count("{") <= MAX_NESTING:
+        return 0
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_STRINGS.sub("", line)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+#: Only a ``\uD800``-``\uDFFF`` escape can put a lone surrogate into a parsed row.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unencodable(value: Any, where: str) -> str | None:
+    """The key path of the first string (key or value) that is not valid Unicode text."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where or "row"
+        return None
+    children: list[tuple[str, Any]] = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            child_where = f"{where}.{key}" if where else str(key)
+            if _unencodable(key, where) is not None:
+                return where or "row"
+            children.append((child_where, child))
+    elif isinstance(value, list):
+        children = [(f"{where}[{i}]", child) for i, child in enumerate(value)]
+    for child_where, child in children:
+        found = _unencodable(child, child_where)
+        if found is not None:
+            return found
+    return None
+
+
+#: What a case id may not hold: pytest joins node ids with ``::`` and prints them on one line.
+_BAD_ID = re.compile(r"::|[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def _case_id(raw: Any, path: Path, number: int) -> str | None:
+    """The row's own id, checked: it names a pytest item, a report row and a cache key."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, str | int):
+        raise DatasetError(
+            f"id: expected a string or an integer, got {_describe(raw)}", path=path, line=number
+        )
+    text = str(raw)
+    if not text.strip():
+        raise DatasetError("id: is empty", path=path, line=number, hint="leave `id` out for a hash")
+    if _BAD_ID.search(text):
+        raise DatasetError(
+            f"id: {text!r} holds '::', a line break or a control character",
+            path=path,
+            line=number,
+            hint="pytest node ids are one line and use '::' as their separator",
+        )
+    return text
 
 
 def _case_from_row(row: dict[str, Any], shape: Shape, path: Path, number: int) -> Case:
@@ -186,12 +323,9 @@ def _case_from_row(row: dict[str, Any], shape: Shape, path: Path, number: int) -
     except (ValueError, AttributeError) as exc:
         raise DatasetError(str(exc), path=path, line=number, hint=_SHAPE_HELP[shape]) from None
     raw_id = row.get("id", row.get("question_id") if shape == "turns" else None)
-    if raw_id is not None and not isinstance(raw_id, str | int):
-        raise DatasetError("'id' must be a string or an integer", path=path, line=number)
     return Case(
-        id=str(raw_id)
-        if raw_id is not None
-        else stable_id((*messages, *(Message("user", t) for t in followups))),
+        id=_case_id(raw_id, path, number)
+        or stable_id((*messages, *(Message("user", t) for t in followups))),
         messages=messages,
         item=row,
         reference=reference,

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from deltajudge import redaction
 from deltajudge.errors import ConfigError, LocalServerError
 from deltajudge.settings import ModelConfig, Settings
 
@@ -21,6 +22,7 @@ def resolve_models(
     settings: Settings, aliases: Iterable[str], environ: Mapping[str, str]
 ) -> dict[str, ModelConfig]:
     """The effective config of every alias a run uses, or a `ConfigError` naming the alias."""
+    redaction.watch(config.api_key_env for config in settings.models.values())
     resolved: dict[str, ModelConfig] = {}
     for alias in sorted(set(aliases)):
         config = settings.models.get(alias) or literal_model(alias)

@@ -45,12 +45,20 @@ class LoadedRubric:
 
 
 def load_rubric(path: Path) -> LoadedRubric:
-    rubric, positions = parse_rubric(path.read_text(encoding="utf-8"), path)
-    dataset_path = (path.parent / rubric.dataset).resolve()
-    if not dataset_path.is_file():
+    rubric, positions = parse_rubric(_read_text(path), path)
+    dataset_path = path.parent / rubric.dataset
+    try:
+        dataset_path = dataset_path.resolve()
+        found = dataset_path.is_file()
+    except (OSError, ValueError):  # a name no file system accepts (a NUL, too long)
+        found = False
+    if not found:
         line, col = nearest(positions, ("dataset",)) or (None, None)
+        name, where = rubric.dataset, str(dataset_path)
+        if not where.isprintable():
+            name, where = repr(name), repr(where)
         raise RubricError(
-            f"dataset: file not found: {rubric.dataset} (resolved to {dataset_path})",
+            f"dataset: file not found: {name} (resolved to {where})",
             path=path,
             line=line,
             column=col,
@@ -62,6 +70,23 @@ def load_rubric(path: Path) -> LoadedRubric:
     _check_conditions(rubric, cases, path, positions)
     _check_templates(rubric, cases, path, positions)
     return LoadedRubric(path=path, rubric=rubric, dataset_path=dataset_path, cases=cases)
+
+
+def _read_text(path: Path) -> str:
+    """The rubric's text; a binary or unreadable file is a located error, not a traceback."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a BOM is fine
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise RubricError(
+            f"not UTF-8 text ({exc.reason}): is this a rubric file?", path=path, line=line
+        ) from None
+    except OSError as exc:
+        raise RubricError(f"cannot read the rubric file: {exc.strerror}", path=path) from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise RubricError("holds a NUL byte: is this a rubric file?", path=path, line=line)
+    return text
 
 
 def _error(path: Path, positions: Positions, where: tuple[int | str, ...], msg: str) -> RubricError:
@@ -244,7 +269,7 @@ def _check_templates(
         label = dotted(where)
         try:
             template = compile_template(source)
-        except jinja2.TemplateSyntaxError as exc:
+        except jinja2.TemplateError as exc:
             raise _error(
                 path, positions, where, f"{label}: template syntax error: {exc.message}"
             ) from None
@@ -265,4 +290,11 @@ def _check_templates(
                     positions,
                     where,
                     f"{label}: undefined variable: {exc.message}{why} (case {case.id})",
+                ) from None
+            except Exception as exc:  # the template's own code failed: 1/0, a bad filter
+                raise _error(
+                    path,
+                    positions,
+                    where,
+                    f"{label}: rendering failed for case {case.id}: {type(exc).__name__}: {exc}",
                 ) from None

@@ -13,7 +13,14 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from deltajudge.errors import RubricError
 from deltajudge.judging.contracts import PRESETS, OutputContract
@@ -21,7 +28,19 @@ from deltajudge.judging.yaml_positions import dotted, load_with_positions, neare
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: ``.inf`` / ``.nan`` are valid YAML floats but never a valid range, threshold or bound.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _one_line(value: str | None) -> str | None:
+    """A rubric or gate name names pytest items (``rubric::gate``) and report sections."""
+    if value is not None and (not value.strip() or re.search(r"::|[\x00-\x1f\x7f]", value)):
+        raise ValueError(f"expected a one-line name without '::' (got {value!r})")
+    return value
+
+
+#: A name that becomes part of a pytest node id.
+ItemName = Annotated[str, AfterValidator(_one_line)]
 
 
 class MessageTemplate(_Strict):
@@ -298,7 +317,7 @@ class GateSpec(_Strict):
     ``above``/``below``, strict) or a named test (``test``, with ``margin`` for
     ``noninferior`` and ``equivalent``)."""
 
-    name: str | None = None
+    name: ItemName | None = None
     metric: GateMetric | None = None
     test: GateTest | None = None
     margin: float | None = Field(default=None, gt=0)
@@ -352,7 +371,7 @@ class CaseCheck(_Strict):
 
 
 class Rubric(_Strict):
-    name: str = Field(min_length=1)
+    name: ItemName = Field(min_length=1)
     description: str | None = None
     dataset: str
     models: list[str] = Field(min_length=1)
@@ -428,6 +447,8 @@ def parse_rubric(
 ) -> tuple[Rubric, dict[tuple[int | str, ...], tuple[int, int]]]:
     try:
         data, positions = load_with_positions(text)
+    except RecursionError:
+        raise RubricError("not valid YAML: nested too deeply", path=path) from None
     except Exception as exc:  # yaml errors carry their own marks
         mark = getattr(exc, "problem_mark", None)
         raise RubricError(

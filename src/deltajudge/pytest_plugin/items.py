@@ -14,6 +14,7 @@ import pytest
 from deltajudge.errors import UserInputError
 from deltajudge.gating.names import BASELINE_GATE
 from deltajudge.pytest_plugin.session import evaluation_for
+from deltajudge.redaction import scrub
 
 if TYPE_CHECKING:
     from deltajudge.cases import Case
@@ -79,9 +80,10 @@ class CaseItem(pytest.Item):
             raise CaseFailed("\n".join([*verdict.problems, "", described]))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        # scrubbed: the text quotes answers, judge replies and endpoint errors (JUnit too)
         if isinstance(excinfo.value, CaseFailed):
-            return str(excinfo.value)
-        return str(super().repr_failure(excinfo))
+            return scrub(str(excinfo.value))
+        return scrub(str(super().repr_failure(excinfo)))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         line = (self.case.line - 1) if self.case.line else None
@@ -105,9 +107,10 @@ class GateItem(pytest.Item):
             raise CaseFailed(f"gate failed: {gate.name}\n{gate.reason}")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        # scrubbed: the text quotes answers, judge replies and endpoint errors (JUnit too)
         if isinstance(excinfo.value, CaseFailed):
-            return str(excinfo.value)
-        return str(super().repr_failure(excinfo))
+            return scrub(str(excinfo.value))
+        return scrub(str(super().repr_failure(excinfo)))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"{self.loaded.name}::gate {self.name}"

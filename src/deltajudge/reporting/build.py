@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import TypeAdapter
-
 from deltajudge import __version__
+from deltajudge.atomic import write_atomic
 from deltajudge.constants import REPORT_SCHEMA_VERSION
 from deltajudge.gating.outcome import CaseVerdict
 from deltajudge.judging.rubric import LabelModelGrader, PairwiseGrader, ScoreModelGrader
@@ -30,6 +29,7 @@ from deltajudge.reporting.model import (
     SampleEntry,
     TokenEntry,
 )
+from deltajudge.reporting.redacted import report_json_bytes
 from deltajudge.results import CaseResult, RubricRun, RunResults
 
 if TYPE_CHECKING:  # the statistics (scipy) load only when figures must be computed
@@ -246,13 +246,9 @@ def write_json(report: Report, directory: Path) -> Path:
 
 
 def write_report_json(report: Report, path: Path) -> Path:
-    """UTF-8 JSON bytes straight to the file: a 10,000-case report is never also a str."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(_REPORT_JSON.dump_json(report, indent=2))
-    return path
-
-
-_REPORT_JSON = TypeAdapter(Report)
+    """UTF-8 JSON bytes, secrets masked, replacing the file atomically (also the baseline:
+    a run killed mid-write leaves the previous file whole)."""
+    return write_atomic(path, report_json_bytes(report))
 
 
 def read_json(path: Path) -> Report:

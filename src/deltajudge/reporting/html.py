@@ -24,6 +24,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from deltajudge.atomic import atomic_text
 from deltajudge.reporting import markdown as words
 from deltajudge.reporting import svg
 from deltajudge.reporting.html_cases import (
@@ -34,6 +35,7 @@ from deltajudge.reporting.html_cases import (
     score_text,
 )
 from deltajudge.reporting.model import GraderInfo, ModelFigures, Report, RubricEntry
+from deltajudge.reporting.redacted import redacted
 
 _EMPTY = ModelFigures()
 _SECRET = re.compile(r"api[_-]?key|secret|password|authorization|bearer", re.IGNORECASE)
@@ -203,7 +205,7 @@ def _render(report: Report) -> Iterator[str]:
 
 
 def write_html(report: Report, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as out:
-        out.writelines(_render(report))  # streamed: a big report is never one string
+    """Secrets masked, streamed (a big report is never one string), replaced atomically."""
+    with atomic_text(path) as out:
+        out.writelines(_render(redacted(report)))
     return path

@@ -8,15 +8,23 @@ about the same comparison.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from tabulate import tabulate
 
+from deltajudge.atomic import write_atomic
 from deltajudge.reporting.model import CaseEntry, ComparisonEntry, Report, RubricEntry
+from deltajudge.reporting.redacted import redacted
 
 #: The environment variable GitHub Actions sets to a file whose Markdown shows on the run page.
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 _EXCERPT = 80
+#: Inline Markdown syntax: escapes, code, emphasis, links and images, tables, strikethrough, math.
+_ACTIVE = re.compile(r"[\\`*_\[\]!|~$]")
+#: Where plain text becomes a link, a mention or a reference on GitHub (see `cell`).
+_LINKISH = re.compile(r"(?<=[@#])|(?<=/)(?=/)|(?<=www)(?=\.)|(?<=\bgh)(?=-)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
 
 
 def num(value: float | None, *, signed: bool = False) -> str:
@@ -116,13 +124,18 @@ def excerpt(text: str, limit: int = _EXCERPT) -> str:
 
 
 def cell(text: str, limit: int = _EXCERPT) -> str:
-    """A data string made safe for a GitHub table cell.
+    """A data string made inert for GitHub: it shows as the same text and does nothing.
 
-    ``|`` would end the cell and a newline the row; ``<``/``>``/``&`` become entities so a
-    model's ``<img onerror=…>`` shows as text instead of being rendered by GitHub.
+    Answers, prompts, judge reasons and ids reach a pull request through this, so none of
+    them may render an image (a tracking beacon), a link, an HTML tag, an @mention or a
+    ``#123`` reference. ``<``/``>``/``&`` become entities, every other inline-active
+    character (`_ACTIVE`: emphasis, code, links, images, tables, strikethrough, math) is
+    backslash-escaped, and an invisible word joiner goes where GitHub would otherwise
+    make a link or a mention from plain text: after ``@`` and ``#``, inside ``//``,
+    ``www.`` and ``GH-``. The text is flattened to one line (a newline would end a table row).
     """
     out = excerpt(text, limit).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return out.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+    return _LINKISH.sub(WORD_JOINER, _ACTIVE.sub(r"\\\g<0>", out))
 
 
 def _table(rows: list[list[object]], headers: list[str]) -> str:
@@ -246,7 +259,7 @@ def _rubric_section(rubric: RubricEntry, top_regressions: int) -> list[str]:
         if rubric.cases_selected != rubric.cases_total
         else f"{rubric.cases_total} cases"
     )
-    lines = [f"### Rubric `{cell(rubric.name)}` ({selected})", ""]
+    lines = [f"### Rubric {cell(rubric.name)} ({selected})", ""]
     lines += [f"- {cell(headline(c), 300)}" for c in rubric.comparisons]
     lines += ["", _models_table(rubric), ""]
     if rubric.comparisons:
@@ -290,9 +303,8 @@ def render_markdown(report: Report, *, top_regressions: int = 5) -> str:
 
 def write_markdown(report: Report, path: Path) -> Path:
     """Write ``summary.md``; on GitHub Actions also append it to the job's step summary."""
-    text = render_markdown(report)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    text = render_markdown(redacted(report))
+    write_atomic(path, text)
     summary = os.environ.get(STEP_SUMMARY_ENV)
     if summary:
         with open(summary, "a", encoding="utf-8") as f:

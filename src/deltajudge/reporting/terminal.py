@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
+from deltajudge.redaction import scrub
 from deltajudge.reporting.markdown import ci_text, num, pct, power_note, regression_rule, verdict
 from deltajudge.reporting.model import ComparisonEntry, Report, RubricEntry
 
@@ -124,4 +125,4 @@ def summary_lines(report: Report, paths: list[str]) -> list[str]:
     )
     lines += spend_lines(report)
     lines += [f"report: {p}" for p in paths]
-    return lines
+    return [scrub(line) for line in lines]
