@@ -142,32 +142,61 @@ def test_the_bundled_good_vibes_test_split_is_preference_data() -> None:
 # -- ids -------------------------------------------------------------------------------------
 
 
-def test_ids_are_the_given_id_or_a_stable_hash_of_what_is_asked(tmp_path: Path) -> None:
-    first = load_dataset(_write(tmp_path, {"id": 7, "input": "a"}, {"input": "b"}, {"input": "c"}))
-    again = load_dataset(_write(tmp_path, {"input": "c"}, {"input": "b"}, name="reordered.jsonl"))
+def test_ids_are_the_given_id_or_a_slug_of_the_prompt(tmp_path: Path) -> None:
+    first = load_dataset(
+        _write(
+            tmp_path,
+            {"id": 7, "input": "a"},
+            {"input": "My order arrived damaged. What can I do?"},
+            {"input": "How do I reset my password?"},
+        )
+    )
+    again = load_dataset(
+        _write(
+            tmp_path,
+            {"input": "How do I reset my password?"},
+            {"input": "My order arrived damaged. What can I do?"},
+            name="reordered.jsonl",
+        )
+    )
 
     assert first[0].id == "7"  # integer ids become strings
-    assert first[1].id == stable_id((Message("user", "b"),))
-    assert len(first[1].id) == 12 and int(first[1].id, 16) >= 0
+    assert first[1].id == "my-order-arrived-damaged-what-can-i-do"
+    assert first[2].id == "how-do-i-reset-my-password"
     assert {c.id for c in again} == {first[1].id, first[2].id}  # order does not matter
-    assert first[1].id != first[2].id
 
 
-def test_the_reference_is_not_part_of_the_hash_id(tmp_path: Path) -> None:
+def test_a_long_prompt_keeps_its_first_words_and_alike_prompts_get_their_line(
+    tmp_path: Path,
+) -> None:
+    long = "Please write a detailed, friendly reply to a customer whose parcel is lost"
+    cases = load_dataset(
+        _write(tmp_path, {"input": long}, {"input": long + " again"}, {"input": "?!"})
+    )
+
+    assert [c.id for c in cases[:2]] == [
+        "please-write-a-detailed-friendly-reply",
+        "please-write-a-detailed-friendly-reply-line2",
+    ]
+    assert len(cases[0].id) <= 40
+    assert cases[2].id.startswith("case-") and len(cases[2].id) == 13  # no words: a hash
+
+
+def test_the_reference_is_not_part_of_the_id(tmp_path: Path) -> None:
     one = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "A"}]}
     two = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "B"}]}
 
     (a,) = load_dataset(_write(tmp_path, one, name="a.jsonl"))
     (b,) = load_dataset(_write(tmp_path, two, name="b.jsonl"))
 
-    assert a.id == b.id == stable_id((Message("user", "q"),))
+    assert a.id == b.id == stable_id((Message("user", "q"),)) == "q"
 
 
 def test_stable_ids_do_not_depend_on_the_process() -> None:
     # Hard-coded: a cached answer and a baseline report find their case by this id, so
     # it must survive Python versions, hash seeds and key order.
-    assert stable_id((Message("user", "hello"),)) == "666210238ffa"
-    assert stable_id((Message("system", "hello"),)) != "666210238ffa"
+    assert stable_id((Message("user", "Héllo, wörld!"),)) == "héllo-wörld"
+    assert stable_id((Message("system", "…"),)) == "case-b90d4352"  # no words: a hash
 
 
 # -- errors, each with path:line ---------------------------------------------------------------

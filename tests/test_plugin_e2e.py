@@ -26,7 +26,6 @@ from conftest import (
     rubric_text,
     scores_by_marker,
 )
-from deltajudge.cases.case import Message, stable_id
 from deltajudge.testing import Reply, Rule
 
 #: With no rule, the scripted server answers "[<model>] <prompt>".
@@ -401,7 +400,9 @@ def test_k_selection_narrows_what_is_generated(project: Project) -> None:
     asked = {_last_user(r.body) for r in project.requests(judge=False)}
     assert asked == {"question one", "question two"}
     assert project.server.count() == 8
-    rubric = project.rubric_report()
+    assert not (project.path / "reports" / "latest").exists()  # a full run's folder
+    partial = project.path / "reports" / "latest-partial" / "report.json"
+    (rubric,) = json.loads(partial.read_text(encoding="utf-8"))["rubrics"]
     assert (rubric["cases_selected"], rubric["cases_total"]) == (2, 3)
     assert [c["id"] for c in rubric["cases"]] == ["case-1", "case-2"]
     result.stdout.fnmatch_lines(["*rubric demo (2 of 3 cases)*"])
@@ -486,10 +487,7 @@ def test_sft_reference_is_judged_but_never_sent_to_the_models(project: Project) 
         assert request.body["messages"][0]["content"] == expected_system
     assert len(project.requests(judge=True)) == 4
     ids = [c["id"] for c in project.rubric_report()["cases"]]
-    assert ids == [
-        stable_id((Message("system", "Data set system."), Message("user", f"sft question {n}")))
-        for n in (1, 2)
-    ]
+    assert ids == ["sft-question-1", "sft-question-2"]
 
 
 # -- mistakes in user files: caught at collection, before any paid call -------------------

@@ -30,3 +30,7 @@ DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 20240611
 CONFIDENCE = 0.95
+
+#: A rubric without `gates:` fails when the candidate is worse than the baseline by more
+#: than this fraction of the grader's score range, with 95% confidence (non-inferiority).
+DEFAULT_NOT_WORSE_MARGIN = 0.05

@@ -54,13 +54,18 @@ class Evaluation:
     outcomes: dict[Path, RubricOutcome] = field(default_factory=dict)
     report: Report | None = None
     failure: DeltajudgeError | None = None
+    #: Some collected cases were deselected (``-k``, ``--dj-limit``): not a full run.
+    partial: bool = False
+    #: ``--collect-only``: nothing will be called, so API keys are not required.
+    dry: bool = False
 
     def add(self, loaded: LoadedRubric) -> None:
         self.rubrics[loaded.path] = loaded
 
     def models_for(self, loaded: LoadedRubric) -> dict[str, ModelConfig]:
         """Resolve this rubric's aliases now, so a missing key fails at collection."""
-        return resolve_models(self.settings, loaded.rubric.aliases(), os.environ)
+        aliases = loaded.rubric.aliases()
+        return resolve_models(self.settings, aliases, os.environ, need_keys=not self.dry)
 
     def select(self, path: Path, case_ids: list[str]) -> None:
         self.selected[path] = case_ids
@@ -124,7 +129,13 @@ class Evaluation:
 
         old: Report | None = None
         problem = ""
-        if self.settings.update_baseline:
+        if self.settings.update_baseline and not self.accepts_baseline:
+            problem = (
+                "baseline not updated: this run evaluated only some of the cases "
+                "(-k, deselection or --dj-limit), and a baseline must cover them all"
+                "\nHint: rerun without the selection, or add --dj-force-baseline"
+            )
+        elif self.settings.update_baseline:
             problem = "baseline updated: this run is now the accepted one"
         else:
             try:
@@ -136,7 +147,7 @@ class Evaluation:
             if old is not None:
                 passed, reason = baseline_verdict(old, entry, tolerance)
             else:
-                passed, reason = self.settings.update_baseline, problem
+                passed, reason = self.settings.update_baseline and self.accepts_baseline, problem
             gate = GateResult(
                 name=BASELINE_GATE,
                 metric="baseline",
@@ -150,6 +161,11 @@ class Evaluation:
             )
             outcome.gates[BASELINE_GATE] = gate
             entry.gates.append(GateEntry(**asdict(gate)))
+
+    @property
+    def accepts_baseline(self) -> bool:
+        """A baseline is accepted from a full run only, unless the user forces it."""
+        return not self.partial or self.settings.force_baseline
 
     def _tolerance(self, outcome: RubricOutcome) -> float:
         """The rubric's own tolerance, ``auto`` from its measured judge noise, else the run's."""
@@ -189,7 +205,11 @@ class Evaluation:
         from deltajudge.reporting.build import write_json, write_report_json
 
         paths = [write_json(self.report, directory)]
-        if self.settings.baseline is not None and self.settings.update_baseline:
+        if (
+            self.settings.baseline is not None
+            and self.settings.update_baseline
+            and self.accepts_baseline
+        ):
             paths.append(write_report_json(self.report, self.rootdir / self.settings.baseline))
         try:
             from deltajudge.reporting.html import write_html

@@ -84,9 +84,13 @@ class Settings(_Strict):
     #: Use the embedded local model for aliases with no endpoint when their key is unset.
     local_fallback: bool = False
     progress: bool = True
+    #: Evaluate a seeded random subset of this many cases per rubric (``--dj-limit``).
+    limit: int | None = Field(default=None, ge=1)
     #: An accepted report.json to gate against (``--dj-baseline``), and how far a mean may fall.
     baseline: str | None = None
     update_baseline: bool = False
+    #: Accept a baseline even from a partial run (``-k``, deselection, ``--dj-limit``).
+    force_baseline: bool = False
     baseline_tolerance: float = Field(default=0.1, ge=0)
 
     @model_validator(mode="after")

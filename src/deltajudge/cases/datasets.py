@@ -14,6 +14,7 @@ because a silently shorter test set is a different test set.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -107,6 +108,7 @@ def load_dataset(path: Path) -> list[Case]:
     shape: Shape | None = None
     cases: list[Case] = []
     seen: dict[str, int] = {}
+    asked: dict[tuple[Message, ...], int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -121,6 +123,10 @@ def load_dataset(path: Path) -> list[Case]:
                     hint="rows must look like one of: " + "; ".join(_SHAPE_HELP.values()),
                 )
         case = _case_from_row(row, shape, path, number)
+        if row.get("id") is None and case.id in seen and case.messages not in asked:
+            # two prompts that start alike: the line number tells them apart
+            case = dataclasses.replace(case, id=f"{case.id}-line{number}")
+        asked.setdefault(case.messages, number)
         if case.id in seen:
             raise DatasetError(
                 f"duplicate case id {case.id!r} (first on line {seen[case.id]})",

@@ -17,9 +17,17 @@ LOCAL_FALLBACK_LABEL = "embedded local model (offline stand-in)"
 
 
 def resolve_models(
-    settings: Settings, aliases: Iterable[str], environ: Mapping[str, str]
+    settings: Settings,
+    aliases: Iterable[str],
+    environ: Mapping[str, str],
+    *,
+    need_keys: bool = True,
 ) -> dict[str, ModelConfig]:
-    """The effective config of every alias a run uses, or a `ConfigError` naming the alias."""
+    """The effective config of every alias a run uses, or a `ConfigError` naming the alias.
+
+    ``need_keys=False`` (``--collect-only``) checks the aliases but not their API keys:
+    listing the cases calls no model, so it must work without a key.
+    """
     resolved: dict[str, ModelConfig] = {}
     for alias in sorted(set(aliases)):
         config = settings.models.get(alias)
@@ -30,7 +38,7 @@ def resolve_models(
                 hint=f"add [tool.deltajudge.models.{alias}] with model = '...', "
                 f"or pass --dj-model {alias}=MODEL_ID",
             )
-        resolved[alias] = _effective(alias, config, settings, environ)
+        resolved[alias] = _effective(alias, config, settings, environ) if need_keys else config
     return resolved
 
 

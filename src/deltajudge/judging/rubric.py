@@ -13,7 +13,14 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from deltajudge.errors import RubricError
 from deltajudge.judging.yaml_positions import dotted, load_with_positions, nearest
@@ -268,6 +275,7 @@ class Rubric(_Strict):
     #: How far a mean may fall below the accepted baseline report; ``auto`` uses the
     #: judge noise measured by ``noise_check`` (its minimum detectable delta).
     baseline_tolerance: float | Literal["auto"] | None = None
+    _default_gates: bool = PrivateAttr(default=False)
 
     @model_validator(mode="after")
     def _check_references(self) -> Rubric:
@@ -278,7 +286,20 @@ class Rubric(_Strict):
             raise ValueError(f"graders: grader names must be unique (got {names})")
         if self.baseline_tolerance == "auto" and self.noise_check is None:
             raise ValueError("baseline_tolerance: auto needs a noise_check to derive it from")
+        if "gates" not in self.model_fields_set:
+            from deltajudge.judging.default_gates import default_gates
+
+            defaulted = self.model_copy(
+                update={"gates": default_gates(self.graders, len(self.models) > 1)}
+            )
+            defaulted._default_gates = True
+            return defaulted
         return self
+
+    @property
+    def has_default_gates(self) -> bool:
+        """The file has no ``gates:``; the run says which gates it applied instead."""
+        return self._default_gates
 
     @property
     def baseline(self) -> str:

@@ -26,7 +26,9 @@ def evaluation_for(config: pytest.Config) -> Evaluation:
             config_file=options.config_file(config),
             overrides=options.overrides(config),
         )
-        found = Evaluation(settings=settings, rootdir=config.rootpath)
+        found = Evaluation(
+            settings=settings, rootdir=config.rootpath, dry=bool(config.option.collectonly)
+        )
         config.stash[_KEY] = found
     return found
 
