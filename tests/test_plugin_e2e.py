@@ -21,6 +21,7 @@ from conftest import (
     QUIET_PLUGINS,
     RESPONSES,
     Project,
+    item_outcomes,
     judge_json,
     prompt_rows,
     rubric_text,
@@ -700,3 +701,128 @@ def test_deselecting_every_rubric_item_calls_no_model(project: Project) -> None:
     result.assert_outcomes(passed=1, deselected=3)
     assert project.server.requests == []
     assert not (project.path / "reports").exists()
+
+
+# -- no silent traps ----------------------------------------------------------------------
+
+
+def test_a_rubric_without_gates_gets_default_gates_that_catch_a_regression(
+    project: Project,
+) -> None:
+    project.server.set_rules(scores_by_marker({"[base-m]": 3, "[cand-m]": 1}))
+    project.write(rubric_text().replace("gates: []\n", ""))
+
+    result = project.run()
+
+    outcomes = item_outcomes(result)
+    assert outcomes == {
+        **dict.fromkeys(PROMPTS, "passed"),
+        "delta_ci_low[quality, cand] >= -0.2": "failed",
+        "errors[quality, cand] <= 0": "passed",
+    }
+    result.stdout.fnmatch_lines(
+        ["demo: no `gates:` in demo.yaml, so the default gates apply: "
+         "delta_ci_low[[]quality, cand[]] >= -0.2; errors[[]quality, cand[]] <= 0 (write*"]
+    )  # fmt: skip
+
+
+def test_collect_only_needs_no_api_key(project: Project) -> None:
+    project.write(models={"judge": {"base_url": None, "api_key_env": UNSET_KEY}})
+
+    result = project.run("--collect-only", "-q")
+
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.stdout.fnmatch_lines(["rubrics/demo.yaml::case-1", "3 tests collected*"])
+    assert project.server.count() == 0
+
+
+def test_a_rubric_named_on_the_command_line_is_collected_outside_rubrics(
+    project: Project,
+) -> None:
+    project.server.set_rules(scores_by_marker({"[base-m]": 1, "[cand-m]": 3}))
+    project.write()
+    (project.path / "evals").mkdir()
+    moved = project.path / "evals" / "tone.yaml"
+    (project.path / "rubrics" / "demo.yaml").rename(moved)
+
+    assert project.run("evals").ret == pytest.ExitCode.NO_TESTS_COLLECTED  # a folder: as before
+    result = project.run("evals/tone.yaml")
+
+    result.assert_outcomes(passed=3)
+
+
+def test_limit_runs_the_same_seeded_subset_and_writes_a_partial_report(
+    project: Project,
+) -> None:
+    project.server.set_rules(scores_by_marker({"[base-m]": 1, "[cand-m]": 3}))
+    project.write(rows=[{"input": f"question {n}"} for n in range(1, 11)])
+
+    first = project.run("--dj-limit", "4")
+    second = project.run("--dj-limit=4")
+
+    first.assert_outcomes(passed=4, deselected=6)
+    second.assert_outcomes(passed=4, deselected=6)
+    selected = [set(item_outcomes(r)) for r in (first, second)]
+    assert selected[0] == selected[1] and len(selected[0]) == 4
+    assert project.server.count() == 16  # 4 cases x (2 answers + 2 judgments), then cached
+    assert (project.path / "reports" / "latest-partial" / "report.json").is_file()
+    assert not (project.path / "reports" / "latest").exists()
+    first.stdout.fnmatch_lines(["partial run: 4 of 10 cases*"])
+
+
+def test_a_partial_run_does_not_update_the_baseline_unless_forced(project: Project) -> None:
+    project.server.set_rules(scores_by_marker({"[base-m]": 1, "[cand-m]": 3}))
+    project.write()
+    baseline = project.path / "accepted.json"
+    update = ("--dj-baseline", "accepted.json", "--dj-update-baseline")
+
+    refused = project.run(*update, "-k", "case-1 or baseline")
+
+    assert item_outcomes(refused) == {"case-1": "passed", "baseline": "failed"}
+    refused.stdout.fnmatch_lines(["*baseline not updated: this run evaluated only some*"])
+    assert not baseline.exists()
+    forced = project.run(*update, "-k", "case-1 or baseline", "--dj-force-baseline")
+    assert item_outcomes(forced) == {"case-1": "passed", "baseline": "passed"}
+    assert baseline.is_file()
+
+
+def test_xdist_is_refused_for_rubric_files_before_any_call(project: Project) -> None:
+    project.write()
+
+    result = project.run_subprocess("-n", "2")
+
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()  # xdist's code
+    result.stdout.fnmatch_lines(
+        ["*deltajudge does not run rubric files under pytest-xdist (-n)*", "Hint: drop -n*"]
+    )
+    assert project.server.count() == 0
+    assert not (project.path / "reports").exists()
+
+
+# -- deltajudge init ------------------------------------------------------------------------
+
+
+def test_init_writes_a_suite_whose_default_gate_fails_a_regressed_candidate(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from deltajudge.cli import main
+
+    argv = ["init", "--name", "support", "--dir", str(project.path), "--base-url",
+            project.server.url, "--baseline-model", "base-m", "--candidate-model", "cand-m",
+            "--judge-model", "judge-m", "--criteria", "friendly and correct"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "deltajudge run --junitxml reports/junit.xml" in printed
+    assert "OPENAI_API_KEY" not in printed  # every alias has a base_url: no key needed
+    assert main(argv) == 2  # nothing is overwritten without --force
+    assert "already exist" in capsys.readouterr().err
+    project.server.set_rules(scores_by_marker({"[base-m]": 3, "[cand-m]": 1}))
+
+    result = project.run()
+
+    outcomes = item_outcomes(result)
+    assert outcomes["not worse"] == "failed" and outcomes["no errors"] == "passed"
+    assert sum(o == "passed" for o in outcomes.values()) == 6  # the 5 example cases + errors
+    assert "how-do-i-reset-my-password" in outcomes
+    judged = project.requests(judge=True)[0].body["messages"][0]["content"]
+    assert "friendly and correct" in judged
