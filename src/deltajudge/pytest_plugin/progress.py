@@ -26,10 +26,7 @@ class ProgressLine:
     def __call__(self, done: int, total: int, errors: int) -> None:
         now = time.monotonic()
         tenth = done * 10 // max(total, 1)
-        text = (
-            f"deltajudge: {done}/{total} cases evaluated, {errors} with errors, "
-            f"{now - self._started:.1f} s"
-        )
+        text = progress_text(done, total, errors, now - self._started)
         if self._tty:
             if done == total or now - self._last >= 0.1:
                 self._reporter.write(f"\r{text}", flush=True)
@@ -41,3 +38,15 @@ class ProgressLine:
     def finish(self) -> None:
         if self._tty:
             self._reporter.write_line("")
+
+
+def progress_text(done: int, total: int, errors: int, elapsed: float) -> str:
+    """``12/80 cases, 3.1 cases/s, 0 errors, 3.9 s, ETA 22 s``: the rate and the time left
+    come from the cases finished so far (the ETA appears once one has finished)."""
+    parts = [f"deltajudge: {done}/{total} cases", f"{errors} with errors", f"{elapsed:.1f} s"]
+    if done and elapsed > 0:
+        rate = done / elapsed
+        parts.insert(1, f"{rate:.1f} cases/s")
+        if done < total:
+            parts.append(f"ETA {(total - done) / rate:.0f} s")
+    return ", ".join(parts)
