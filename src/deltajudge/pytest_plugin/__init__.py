@@ -74,6 +74,8 @@ def pytest_runtestloop(session: pytest.Session) -> object:
         evaluation.run(progress)
         if progress is not None:
             progress.finish()
+        if evaluation.failure is not None:  # say it once, not once per case
+            session.shouldfail = "deltajudge could not run the evaluation (see the failure above)"
     return (yield)
 
 
