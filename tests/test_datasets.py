@@ -221,7 +221,7 @@ def test_blank_lines_are_skipped_but_counted(tmp_path: Path) -> None:
 def test_a_row_that_is_not_an_object(tmp_path: Path) -> None:
     error = _error(_write(tmp_path, {"input": "a"}, "[1, 2]"))
 
-    assert (error.line, error.message) == (2, "expected a JSON object per line")
+    assert (error.line, error.message) == (2, "this line is a JSON array, not an object")
 
 
 def test_an_unknown_first_row_lists_the_shapes(tmp_path: Path) -> None:
@@ -289,3 +289,36 @@ def test_empty_missing_and_undecodable_files(tmp_path: Path) -> None:
     assert _error(empty).message == "data set is empty"
     assert _error(tmp_path / "nope.jsonl").message == "data set file not found"
     assert _error(binary).message.startswith("not UTF-8 text")
+
+
+# -- JSON mistakes named in words ---------------------------------------------------------------
+
+
+def test_a_trailing_comma_is_named_with_its_column(tmp_path: Path) -> None:
+    error = _error(_write(tmp_path, {"input": "a"}, '{"input": "b", "tags": ["x",]}'))
+
+    assert (error.line, error.column) == (2, 28)  # the comma
+    assert error.message == (
+        "invalid JSON: trailing comma before ']' (JSON allows no comma after the last item)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "hint"),
+    [
+        ('[\n  {"input": "a"},\n  {"input": "b"}\n]\n', "looks like a JSON array", "jq -c '.[]'"),
+        ('[{"input": "a"}, {"input": "b"}]\n', "this line is a JSON array", "jq -c '.[]'"),
+        ('{\n  "input": "a"\n}\n', "one JSON object over several lines", "jq -c ."),
+    ],
+)
+def test_a_json_file_that_is_not_json_lines_says_so(
+    tmp_path: Path, text: str, message: str, hint: str
+) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_text(text, encoding="utf-8")
+
+    error = _error(path)
+
+    assert error.line == 1 and message in error.message
+    assert error.hint is not None and "one JSON object per line" in error.hint
+    assert hint in error.hint

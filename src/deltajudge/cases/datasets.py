@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -141,16 +142,52 @@ def load_dataset(path: Path) -> list[Case]:
     return cases
 
 
+_JSONL_HINT = "a data set is JSON Lines: one JSON object per line, no enclosing [ ]"
+
+
 def _parse_line(line: str, path: Path, number: int) -> dict[str, Any]:
     try:
         row = json.loads(line)
     except json.JSONDecodeError as exc:
+        raise _json_error(exc, line, path, number) from None
+    if isinstance(row, list):
         raise DatasetError(
-            f"invalid JSON: {exc.msg}", path=path, line=number, column=exc.colno
-        ) from None
+            "this line is a JSON array, not an object",
+            path=path,
+            line=number,
+            hint=f"{_JSONL_HINT}; convert with: jq -c '.[]' {path.name} > {path.stem}.jsonl",
+        )
     if not isinstance(row, dict):
         raise DatasetError("expected a JSON object per line", path=path, line=number)
     return row
+
+
+def _json_error(exc: json.JSONDecodeError, line: str, path: Path, number: int) -> DatasetError:
+    """Name the usual mistakes (a trailing comma, a JSON array or pretty-printed file) in
+    words, instead of the parser's "Expecting value"."""
+    comma = next(
+        (m for m in re.finditer(r",\s*[}\]]", line) if m.end() - 1 == exc.pos), None
+    )  # the parser stopped at the bracket right after a comma
+    text = line.strip()
+    if comma is not None:
+        return DatasetError(
+            "invalid JSON: trailing comma before "
+            f"'{line[comma.end() - 1]}' (JSON allows no comma after the last item)",
+            path=path,
+            line=number,
+            column=comma.start() + 1,
+        )
+    if text in ("[", "{") or (text.startswith("[") and text.rstrip(",").endswith("}")):
+        what = "a JSON array" if text.startswith("[") else "one JSON object over several lines"
+        return DatasetError(
+            f"invalid JSON: this file looks like {what}",
+            path=path,
+            line=number,
+            hint=f"{_JSONL_HINT}; convert with: jq -c '.[]' {path.name} > {path.stem}.jsonl"
+            if text.startswith("[")
+            else f"{_JSONL_HINT}; put each row on one line (jq -c . {path.name})",
+        )
+    return DatasetError(f"invalid JSON: {exc.msg}", path=path, line=number, column=exc.colno)
 
 
 def _case_from_row(row: dict[str, Any], shape: Shape, path: Path, number: int) -> Case:
