@@ -367,3 +367,20 @@ def test_a_config_elsewhere_keeps_reports_and_cache_in_the_project(
     assert (project.path / "reports" / "latest" / "report.json").is_file()
     assert (project.path / ".deltajudge" / "cache.sqlite3").is_file()
     assert sorted(p.name for p in alt.parent.iterdir()) == ["alt.toml"]
+
+
+def test_a_missing_alias_is_hinted_in_the_run_commands_spelling(project: Project) -> None:
+    _project(project)
+    rubric = project.path / "rubrics" / "demo.yaml"
+    rubric.write_text(rubric.read_text().replace("model: judge", "model: gpt-4.1"))
+
+    result = _cli_run(project, "--no-progress")
+
+    result.stdout.fnmatch_lines(
+        [
+            "*rubrics/demo.yaml:7:5: model alias 'gpt-4.1' is not configured*",
+            'Hint: add [[]models."gpt-4.1"[]] with model = "..." to */deltajudge.toml, '
+            "or pass --model gpt-4.1=MODEL_ID",
+        ]
+    )
+    assert project.server.count() == 0

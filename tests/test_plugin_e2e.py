@@ -551,11 +551,19 @@ MISTAKES: dict[str, tuple[Setup, list[str]]] = {
     ),
     "unknown-model-alias": (
         _grader_edit("model: judge", "model: judg"),
-        ["*model alias 'judg' is not configured (configured: base, cand, judge)*"],
+        [
+            "*rubrics/demo.yaml:7:5: model alias 'judg' is not configured "
+            "(configured: base, cand, judge)",
+            'Hint: add [[]models.judg[]] with model = "..." to */deltajudge.toml, '
+            "or pass --dj-model judg=MODEL_ID",
+        ],
     ),
     "missing-api-key": (
         lambda p: p.write(models={"judge": {"base_url": None, "api_key_env": UNSET_KEY}}),
-        ["*model alias 'judge' (judge-m) needs an API key in $DJ_TEST_UNSET_KEY*"],
+        [
+            "*rubrics/demo.yaml:7:5: model alias 'judge' (judge-m) needs an API key "
+            "in $DJ_TEST_UNSET_KEY*"
+        ],
     ),
     "config-unknown-key": (
         lambda p: p.write(models={"base": {"modle": "typo"}}),

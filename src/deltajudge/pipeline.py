@@ -12,6 +12,8 @@ import functools
 import hashlib
 import json
 import os
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +60,8 @@ class Evaluation:
     partial: bool = False
     #: ``--collect-only``: nothing will be called, so API keys are not required.
     dry: bool = False
+    #: How to add a missing alias, in the user's config and command spelling.
+    alias_hint: Callable[[str], str] | None = None
 
     def add(self, loaded: LoadedRubric) -> None:
         self.rubrics[loaded.path] = loaded
@@ -65,7 +69,24 @@ class Evaluation:
     def models_for(self, loaded: LoadedRubric) -> dict[str, ModelConfig]:
         """Resolve this rubric's aliases now, so a missing key fails at collection."""
         aliases = loaded.rubric.aliases()
-        return resolve_models(self.settings, aliases, os.environ, need_keys=not self.dry)
+        try:
+            return resolve_models(
+                self.settings,
+                aliases,
+                os.environ,
+                need_keys=not self.dry,
+                alias_hint=self.alias_hint,
+            )
+        except ConfigError as exc:
+            if exc.path is not None:
+                raise
+            from deltajudge.judging.alias_positions import alias_position
+
+            alias = re.match(r"model alias '([^']+)'", exc.message)
+            line, column = alias_position(loaded.path, alias.group(1)) if alias else (None, None)
+            raise ConfigError(
+                exc.message, path=loaded.path, line=line, column=column, hint=exc.hint
+            ) from None
 
     def select(self, path: Path, case_ids: list[str]) -> None:
         self.selected[path] = case_ids

@@ -6,7 +6,7 @@ before the first paid request, not after half a run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from deltajudge.errors import ConfigError, LocalServerError
@@ -22,6 +22,7 @@ def resolve_models(
     environ: Mapping[str, str],
     *,
     need_keys: bool = True,
+    alias_hint: Callable[[str], str] | None = None,
 ) -> dict[str, ModelConfig]:
     """The effective config of every alias a run uses, or a `ConfigError` naming the alias.
 
@@ -35,7 +36,9 @@ def resolve_models(
             known = ", ".join(sorted(settings.models)) or "none"
             raise ConfigError(
                 f"model alias {alias!r} is not configured (configured: {known})",
-                hint=f"add [tool.deltajudge.models.{alias}] with model = '...', "
+                hint=alias_hint(alias)
+                if alias_hint is not None
+                else f"add [tool.deltajudge.models.{alias}] with model = '...', "
                 f"or pass --dj-model {alias}=MODEL_ID",
             )
         resolved[alias] = _effective(alias, config, settings, environ) if need_keys else config
