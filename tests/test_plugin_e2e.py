@@ -834,3 +834,24 @@ def test_init_writes_a_suite_whose_default_gate_fails_a_regressed_candidate(
     assert "how-do-i-reset-my-password" in outcomes
     judged = project.requests(judge=True)[0].body["messages"][0]["content"]
     assert "friendly and correct" in judged
+
+
+def test_a_failure_of_the_whole_run_is_reported_once_not_on_every_case(project: Project) -> None:
+    model = project.path / "vanishing.gguf"
+    model.write_bytes(b"GGUF" + bytes(16))
+    project.write(
+        models={"cand": {"provider": "local", "model_path": str(model), "base_url": None}}
+    )
+    # The file passes the check at collection, then disappears before the run starts.
+    project.pytester.makeconftest(
+        f"import os\n\ndef pytest_collection_finish(session):\n    os.remove({str(model)!r})\n"
+    )
+
+    result = project.run()
+
+    result.assert_outcomes(failed=1)  # the first case says why; the other two do not repeat it
+    assert result.stdout.str().count("does not exist") == 1
+    result.stdout.fnmatch_lines(
+        ["*deltajudge could not run the evaluation (see the failure above)*"]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
