@@ -830,6 +830,18 @@ def test_init_writes_a_suite_whose_default_gate_fails_a_regressed_candidate(
 
     outcomes = item_outcomes(result)
     assert outcomes["not worse"] == "failed" and outcomes["no errors"] == "passed"
+    result.stdout.fnmatch_lines(
+        [
+            "gate failed: not worse",
+            "delta_ci_low = -2, below the minimum -0.2",
+            "worst cases (5 cases scored lower):",
+            "  my-order-arrived-damaged-what-can-i-do (quality -2 vs base): "
+            "My order arrived damaged. What can I do?",
+            "  how-do-i-reset-my-password (quality -2 vs base): How do I reset my password?",
+            "  can-i-change-the-delivery-address-after (*",
+            "  … and 2 more cases scored lower",
+        ]
+    )
     assert sum(o == "passed" for o in outcomes.values()) == 6  # the 5 example cases + errors
     assert "how-do-i-reset-my-password" in outcomes
     judged = project.requests(judge=True)[0].body["messages"][0]["content"]

@@ -24,6 +24,7 @@ from deltajudge.errors import ConfigError, DeltajudgeError
 from deltajudge.gating.names import BASELINE_GATE
 from deltajudge.generation.models import resolve_models
 from deltajudge.judging.loading import LoadedRubric
+from deltajudge.judging.rubric_names import PAIRED_METRICS
 from deltajudge.reporting.model import Figures, GateEntry, Report, RubricEntry
 from deltajudge.results import CaseResult, GateResult, RubricRun, RunResults
 from deltajudge.settings import ModelConfig, Settings
@@ -219,6 +220,17 @@ class Evaluation:
     def gate(self, path: Path, name: str) -> GateResult | None:
         outcome = self.outcomes.get(path)
         return outcome.gates.get(name) if outcome else None
+
+    def worst_cases(self, path: Path, gate: GateResult) -> list[str]:
+        """For a failed gate on a delta: the cases that scored furthest below the baseline."""
+        outcome = self.outcomes.get(path)
+        if self.report is None or outcome is None or gate.metric not in PAIRED_METRICS:
+            return []
+        from deltajudge.reporting.worst_cases import worst_deltas
+
+        name = outcome.run.loaded.name
+        entry = next((r for r in self.report.rubrics if r.name == name), None)
+        return worst_deltas(entry, gate.model, gate.grader) if entry is not None else []
 
     def write_reports(self, directory: Path) -> list[Path]:
         if self.report is None:

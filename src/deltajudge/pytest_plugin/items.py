@@ -99,7 +99,8 @@ class GateItem(pytest.Item):
             raise CaseFailed("the gate was not evaluated (were its cases deselected?)")
         self.user_properties.append(("value", gate.value))
         if not gate.passed:
-            raise CaseFailed(f"gate failed: {gate.name}\n{gate.reason}")
+            worst = evaluation.worst_cases(self.loaded.path, gate)
+            raise CaseFailed("\n".join([f"gate failed: {gate.name}", gate.reason, *worst]))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CaseFailed):
