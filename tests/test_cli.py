@@ -384,3 +384,22 @@ def test_a_missing_alias_is_hinted_in_the_run_commands_spelling(project: Project
         ]
     )
     assert project.server.count() == 0
+
+
+def test_junit_names_a_gate_exactly_as_pytest_does(project: Project) -> None:
+    project.server.set_rules(case_score_rules(PROMPTS, **SCORES))
+    project.write(
+        rubric_text(
+            gates="  - {metric: mean_delta, grader: quality, min: 1}\n"
+            "  - {metric: mean, grader: quality, model: base, min: 1, max: 2}\n"
+        )
+    )
+
+    project.run("--junitxml", "junit.xml")
+
+    names = {c.get("name") for c in ET.parse(project.path / "junit.xml").getroot().iter("testcase")}
+    assert names == {
+        *PROMPTS,
+        "mean_delta(quality, cand) >= 1",
+        "mean(quality, base) in [1, 2]",
+    }

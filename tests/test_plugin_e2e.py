@@ -363,7 +363,7 @@ def test_known_scores_give_the_exact_figures_gates_and_report(project: Project) 
         "big-lift": (False, 2.0),
         "cand-pass-rate": (True, 1.0),
         "base-mean": (False, 1.0),
-        "pass_rate[quality, base] <= 0.5": (True, pytest.approx(1 / 3)),
+        "pass_rate(quality, base) <= 0.5": (True, pytest.approx(1 / 3)),
     }
     case = _case(rubric, "case-3")
     assert case["prompt"] == "question three"
@@ -725,12 +725,12 @@ def test_a_rubric_without_gates_gets_default_gates_that_catch_a_regression(
     outcomes = item_outcomes(result)
     assert outcomes == {
         **dict.fromkeys(PROMPTS, "passed"),
-        "delta_ci_low[quality, cand] >= -0.2": "failed",
-        "errors[quality, cand] <= 0": "passed",
+        "delta_ci_low(quality, cand) >= -0.2": "failed",
+        "errors(quality, cand) <= 0": "passed",
     }
     result.stdout.fnmatch_lines(
         ["demo: no `gates:` in demo.yaml, so the default gates apply: "
-         "delta_ci_low[[]quality, cand[]] >= -0.2; errors[[]quality, cand[]] <= 0 (write*"]
+         "delta_ci_low(quality, cand) >= -0.2; errors(quality, cand) <= 0 (write*"]
     )  # fmt: skip
 
 
