@@ -126,7 +126,7 @@ def test_the_installed_plugin_runs_in_a_fresh_process(project: Project) -> None:
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         [
-            "deltajudge: 3/3 cases, * cases/s, 0 with errors, * s",  # progress, not a tty
+            "deltajudge: 3/3 cases, * calls/s, 12 calls, * tokens, 0 with errors, * s",
             "*rubric demo (3 cases)*",
             "*12 model calls, 0 from cache*",
             "report: *reports/latest/report.json",

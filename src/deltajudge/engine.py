@@ -30,7 +30,20 @@ from deltajudge.judging.types import Grade, Sample
 from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage
 from deltajudge.settings import ModelConfig, Settings
 
-Progress = Callable[[int, int, int], None]  # (cases done, cases total, errors so far)
+
+@dataclass(frozen=True)
+class Tick:
+    """How far a run is, after each finished case: what the progress line shows."""
+
+    done: int
+    total: int
+    errors: int
+    calls: int  # requests sent (cache hits are not calls)
+    cached: int  # answers and judgments replayed from the cache
+    tokens: int  # prompt + completion tokens of the requests sent
+
+
+Progress = Callable[[Tick], None]
 
 
 #: The llama.cpp server answers one request at a time; more in flight only queue there.
@@ -160,7 +173,17 @@ async def _run_all(runs: list[RubricRun], caller: Caller, progress: Progress | N
         state["done"] += 1
         state["errors"] += bool(result.errors())
         if progress is not None:
-            progress(state["done"], total, state["errors"])
+            spent = caller.tokens.spent.values()
+            progress(
+                Tick(
+                    done=state["done"],
+                    total=total,
+                    errors=state["errors"],
+                    calls=caller.calls,
+                    cached=sum(row[2] for row in caller.tokens.cached.values()),
+                    tokens=sum(row[0] + row[1] for row in spent),
+                )
+            )
 
     work = (
         (run, graders, case)
