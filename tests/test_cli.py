@@ -403,3 +403,12 @@ def test_junit_names_a_gate_exactly_as_pytest_does(project: Project) -> None:
         "mean_delta(quality, cand) >= 1",
         "mean(quality, base) in [1, 2]",
     }
+
+
+def test_run_with_no_path_and_no_rubrics_folder_says_what_to_do(project: Project) -> None:
+    result = _cli_run(project)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: no rubrics/ folder in *: name rubric files or folders*deltajudge init*"]
+    )

@@ -31,7 +31,14 @@ def pytest_configure(config: pytest.Config) -> None:
     default = config.getoption("dj_default_path")
     if default and config.args_source != pytest.Config.ArgsSource.ARGS:
         # `deltajudge run` with no path: the rubric folder, not the whole project.
-        config.args = [str(config.invocation_params.dir / default)]
+        folder = config.invocation_params.dir / default
+        if not folder.is_dir():
+            raise pytest.UsageError(
+                f"no {default}/ folder in {config.invocation_params.dir}: name rubric files or "
+                "folders (deltajudge run path/to/tone.yaml), or write a suite here with "
+                "`deltajudge init --candidate-model MODEL`"
+            )
+        config.args = [str(folder)]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -75,7 +75,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("update-baseline", "accept this run as the baseline (needs a full run)", "switch"),
     Option(
         "force-baseline",
-        "with --update-baseline: accept it even from a -k / deselected / --limit run",
+        "accept the baseline even from a partial run (-k, deselected items, a limit)",
         "switch",
     ),
 )
