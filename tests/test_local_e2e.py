@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -117,9 +118,22 @@ def _servers_of(root: Path) -> set[int]:
             state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
         except OSError:
             continue
-        if b"llama_cpp" in cmdline and marker in cmdline and state != "Z":
+        if b"xllamacpp" in cmdline and marker in cmdline and state != "Z":
             found.add(int(entry.name))
     return found
+
+
+def _answered(root: Path) -> int:
+    """Answers the run has cached so far (0 before the cache exists)."""
+    path = root / ".deltajudge" / "cache.sqlite3"
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            (count,) = db.execute("SELECT COUNT(*) FROM generations").fetchone()
+    except sqlite3.Error:
+        return 0
+    return int(count)
 
 
 def _wait(condition: object, timeout_s: float) -> bool:
@@ -205,3 +219,36 @@ def test_no_server_is_left_after_ctrl_c(tmp_path: Path) -> None:
         for pid in _servers_of(root):
             os.kill(pid, signal.SIGKILL)
     assert session.returncode != 0
+
+
+def test_a_server_that_dies_mid_run_ends_the_run_within_seconds(tmp_path: Path) -> None:
+    """SIGILL is how a build with the wrong CPU instructions dies: every pending and later
+    call must end at once, and the run must say once what died and how."""
+    root = _project(tmp_path, gate_min=0)
+    rows = [json.dumps({"id": f"c{i}", "input": f"Question number {i}?"}) for i in range(60)]
+    (root / "cases.jsonl").write_text("\n".join(rows) + "\n")
+    session = subprocess.Popen(
+        _pytest(root), cwd=root, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        assert _wait(lambda: _answered(root) >= 3, 120), "the local server answered nothing"
+        (server,) = _servers_of(root)
+        os.kill(server, signal.SIGILL)
+        killed = time.monotonic()
+        output, _ = session.communicate(timeout=60)
+        ended_after = time.monotonic() - killed
+    finally:
+        if session.poll() is None:
+            session.kill()
+            session.wait(timeout=10)
+    text = output.decode(errors="replace")
+    assert session.returncode == 1, text[-3000:]
+    assert ended_after < 10, f"the run went on for {ended_after:.1f} s after the server died"
+    assert "SIGILL: illegal instruction" in text
+    report = json.loads((root / "out" / "report.json").read_text())
+    notes = [n for n in report["notes"] if "went down" in n]
+    assert len(notes) == 1 and "SIGILL: illegal instruction" in notes[0] and "Hint:" in notes[0]
+    cases = report["rubrics"][0]["cases"]
+    errors = [s["error"] for c in cases for s in c["samples"].values() if s["error"]]
+    assert errors and all("is down" in e for e in errors)
+    assert _servers_of(root) == set()

@@ -11,7 +11,6 @@ import json
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -83,7 +82,7 @@ def _server_children() -> set[int]:
         except OSError:
             continue
         ppid = int(stat.rpartition(")")[2].split()[1])
-        if ppid == os.getpid() and b"llama_cpp.server" in cmdline and _alive(int(entry.name)):
+        if ppid == os.getpid() and b"xllamacpp" in cmdline and _alive(int(entry.name)):
             found.add(int(entry.name))
     return found
 
@@ -206,33 +205,73 @@ def test_garbage_gguf_reports_the_servers_error(tmp_path: Path) -> None:
         pool.ensure(LocalServerSpec(garbage), alias="broken")
     assert time.monotonic() - started < 30.0
     message = str(excinfo.value)
-    assert "'broken'" in message and "exited with code" in message
-    assert "Failed to load model" in message  # the server's own words, from its log
+    assert "'broken'" in message and "refused to start" in message
+    assert "failed to load model" in message  # the server's own words, from its log
     assert _server_children() <= before
 
 
-def test_port_taken_before_bind_retries_on_another_port(
-    model_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_two_servers_started_at_once_get_ports_of_their_own(
+    model_path: Path, tmp_path: Path
 ) -> None:
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", 0))
-        squatter.listen()
-        busy = squatter.getsockname()[1]
-        ports = iter([busy])
-        real_free_port = local_server._free_port
-        monkeypatch.setattr(
-            local_server, "_free_port", lambda: next(ports, None) or real_free_port()
-        )
-        with LocalServerPool() as pool:
-            url = pool.ensure(LocalServerSpec(model_path), alias="racer")
-            assert f":{busy}/" not in url
+    """Port 0: the kernel picks each port at bind time, so nothing can race us to it."""
+    with LocalServerPool(log_dir=tmp_path) as pool:
+        first = pool.ensure(LocalServerSpec(model_path, n_parallel=1), alias="one")
+        second = pool.ensure(LocalServerSpec(model_path, n_parallel=2), alias="two")
+        assert first != second
+        assert len(pool.servers()) == 2
+        for url in (first, second):
             assert _get(f"{url}/models")["object"] == "list"
+
+
+def test_slots_decode_in_parallel_and_logprobs_need_no_second_server(shared_url: str) -> None:
+    """Continuous batching over n_parallel slots, and top-n logprobs for generated tokens
+    from the same server that generates."""
+    completion = _post(
+        f"{shared_url}/completions",
+        {"prompt": "Score from 0 to 4: ", "max_tokens": 1, "temperature": 0, "logprobs": 5},
+    )
+    tokens = completion["choices"][0]["logprobs"]["content"]
+    assert len(tokens) == 1 and len(tokens[0]["top_logprobs"]) == 5
+
+
+def test_a_server_that_dies_is_reported_with_its_signal_and_log(
+    model_path: Path, tmp_path: Path
+) -> None:
+    with LocalServerPool(log_dir=tmp_path) as pool:
+        url = pool.ensure(LocalServerSpec(model_path), alias="fragile")
+        assert pool.exit_report(url) is None
+        (server,) = pool.servers()
+        os.kill(server.pid, signal.SIGILL)
+        deadline = time.monotonic() + GONE_WITHIN_S
+        while (report := pool.exit_report(url)) is None:
+            assert time.monotonic() < deadline, "the death was not noticed"
+            time.sleep(0.05)
+    assert "fragile" in report and "SIGILL: illegal instruction" in report
+    assert "Last lines of" in report and "Hint:" in report and "-march=native" in report
+
+
+def test_unknown_chat_format_fails_before_anything_starts(model_path: Path) -> None:
+    pool = LocalServerPool()
+    with pytest.raises(LocalServerError) as excinfo:
+        pool.ensure(LocalServerSpec(model_path, chat_format="chatlm"), alias="typo")
+    message = str(excinfo.value)
+    assert "'typo'" in message and "unknown chat_format 'chatlm'" in message and "chatml" in message
+    assert pool.servers() == ()
+
+
+def test_n_ctx_above_the_models_maximum_is_refused(model_path: Path, tmp_path: Path) -> None:
+    pool = LocalServerPool(log_dir=tmp_path)
+    with pytest.raises(LocalServerError) as excinfo:
+        pool.ensure(LocalServerSpec(model_path, n_ctx=65_536, n_parallel=1), alias="greedy")
+    message = str(excinfo.value)
+    assert "'greedy'" in message and "n_ctx 65536 is above the 32768 tokens" in message
+    assert pool.servers() == ()
 
 
 def test_ctrl_c_while_starting_stops_the_half_started_server(
     model_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def interrupted(url: str, *, timeout_s: float) -> str | None:
+    def interrupted(url: str, *, timeout_s: float, body: object = None) -> str | None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(local_server, "probe", interrupted)

@@ -14,10 +14,16 @@ DEFAULT_CACHE_DIR = ".deltajudge"
 #: Where reports go when neither config nor the command line says.
 DEFAULT_REPORT_DIR = "reports/latest"
 
-#: Seconds for one HTTP request to an endpoint before the SDK gives up on it.
-DEFAULT_TIMEOUT_S = 120.0
+#: Seconds for one attempt at an HTTP request before it counts as timed out: long enough
+#: for a judge's few hundred tokens on a busy endpoint, short enough that a hung endpoint
+#: is noticed (the circuit breaker marks it down after the first round of timeouts).
+DEFAULT_TIMEOUT_S = 60.0
 
-#: Retries the openai SDK makes itself (it honours Retry-After).
+#: Seconds to open a connection: an endpoint that cannot be reached says so quickly.
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+
+#: Retries of a transient failure (429, 5xx, dropped connection, unusable body), made by
+#: `generation.health` (the SDK's own are off), honouring Retry-After with jitter.
 DEFAULT_MAX_RETRIES = 4
 
 #: Extra attempts when a judge answers but gives no usable score.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -21,7 +20,8 @@ from deltajudge.cases import Case
 from deltajudge.constants import BOOTSTRAP_SEED
 from deltajudge.errors import CallError
 from deltajudge.generation.cache import ResponseCache
-from deltajudge.generation.caller import Caller
+from deltajudge.generation.caller import Caller, LocalStart
+from deltajudge.generation.local_process import cpu_count
 from deltajudge.generation.request import ModelRequest
 from deltajudge.judging.graders import GraderFn, PairGraderFn, build_grader, build_pair_grader
 from deltajudge.judging.model_graders import score_model
@@ -46,10 +46,6 @@ class Tick:
 Progress = Callable[[Tick], None]
 
 
-#: The llama.cpp server answers one request at a time; more in flight only queue there.
-LOCAL_CONCURRENCY = 2
-
-
 async def execute(
     runs: list[RubricRun],
     models: dict[str, ModelConfig],
@@ -64,7 +60,7 @@ async def execute(
             cleanup.callback(cache.close)
         local = None
         if not settings.offline and any(m.provider == "local" for m in models.values()):
-            local = LocalStarter(cleanup, models, _logprob_judges(runs))
+            local = LocalStarter(cleanup, models)
         caller = Caller(models, settings, cache, start_local=local)
         try:
             await _run_all(runs, caller, progress)
@@ -79,56 +75,42 @@ async def execute(
         duration_s=time.time() - started,
         calls=caller.calls,
         cache_hits=hits,
+        notes=caller.notes(),
     )
-
-
-def _logprob_judges(runs: list[RubricRun]) -> set[str]:
-    """Aliases that must serve logprobs: a local server only computes them when asked to."""
-    return {
-        g.model
-        for run in runs
-        for g in run.loaded.rubric.graders
-        if isinstance(g, ScoreModelGrader) and g.scoring == "logprobs"
-    }
 
 
 class LocalStarter:
     """Starts one llama.cpp server per model file on an alias's first cache miss; the
     exit stack stops them however the run ends."""
 
-    def __init__(
-        self, cleanup: contextlib.ExitStack, models: dict[str, ModelConfig], logprobs: set[str]
-    ) -> None:
+    def __init__(self, cleanup: contextlib.ExitStack, models: dict[str, ModelConfig]) -> None:
         from deltajudge.generation.local_server import LocalServerPool
 
         self._pool = cleanup.enter_context(LocalServerPool())
-        self._logprobs = logprobs
-        local = {a: m for a, m in models.items() if m.provider == "local"}
-        # Logprobs make llama.cpp compute logits at every prompt position (slow), so judges
-        # that need them get their own server; the servers split the cores between them
-        # instead of spinning against each other.
-        servers = len({(m.model_path, a in logprobs) for a, m in local.items()})
-        self._threads = max(1, (os.cpu_count() or 1) // servers)
+        local = [m for m in models.values() if m.provider == "local"]
+        # Servers of different model files split the cores instead of spinning against
+        # each other; one server uses them all (its slots share one batch).
+        servers = len({(m.model_path, m.n_ctx, m.n_parallel, m.chat_format) for m in local})
+        self._threads = max(1, cpu_count() // servers)
 
-    async def __call__(self, alias: str, config: ModelConfig) -> ModelConfig:
+    async def __call__(self, alias: str, config: ModelConfig) -> LocalStart:
         return await asyncio.to_thread(self._start, alias, config)
 
-    def _start(self, alias: str, config: ModelConfig) -> ModelConfig:
+    def _start(self, alias: str, config: ModelConfig) -> LocalStart:
         from deltajudge.generation.local_server import LocalServerSpec, embedded_model_path
 
         spec = LocalServerSpec(
             model_path=Path(config.model_path) if config.model_path else embedded_model_path(),
             n_ctx=config.n_ctx,
+            n_parallel=config.n_parallel,
             n_threads=config.n_threads or self._threads,
             chat_format=config.chat_format,
-            logprobs=alias in self._logprobs,
         )
-        return config.model_copy(
-            update={
-                "base_url": self._pool.ensure(spec, alias=alias),
-                "concurrency": config.concurrency or LOCAL_CONCURRENCY,
-            }
+        base_url = self._pool.ensure(spec, alias=alias)
+        started = config.model_copy(
+            update={"base_url": base_url, "concurrency": config.concurrency or config.n_parallel}
         )
+        return LocalStart(started, lambda: self._pool.exit_report(base_url))
 
 
 def _tokens(caller: Caller) -> dict[str, TokenUsage]:

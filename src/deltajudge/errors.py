@@ -66,7 +66,37 @@ class RubricError(UserInputError):
 
 
 class CallError(DeltajudgeError):
-    """A model call failed after the client's retries. Never cached."""
+    """A model call failed. Never cached.
+
+    The flags say what the failure means for the next attempt: ``transient`` failures
+    (a 429, a 5xx, a dropped connection, an unusable body) are retried; an
+    ``endpoint_fault`` (cannot connect, timed out, unauthorised) counts towards marking
+    the whole endpoint down; ``throttled`` (a 429) makes the endpoint's concurrency back
+    off; ``retry_after`` is the server's own wait, in seconds, when it sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: bool = False,
+        endpoint_fault: bool = False,
+        throttled: bool = False,
+        retry_after: float | None = None,
+        fatal: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.endpoint_fault = endpoint_fault
+        self.throttled = throttled
+        self.retry_after = retry_after
+        #: One such failure is enough to mark the endpoint down (a rejected API key).
+        self.fatal = fatal
+
+
+class EndpointDown(CallError):
+    """Not run: the endpoint was marked down (it died, is unreachable, or rejects the key).
+    The cause is said once, in the run's summary, not on each of a thousand cases."""
 
 
 class GenerationError(CallError):

@@ -202,9 +202,10 @@ class Evaluation:
     def _notes(self) -> list[str]:
         assert self.results is not None
         judges = set().union(*(r.loaded.rubric.judge_aliases() for r in self.results.rubrics))
+        notes = list(self.results.notes)  # endpoints that went down or throttled, said once
         if any(self.results.models[j].provider == "local" for j in judges):
-            return [EMBEDDED_JUDGE_NOTE]
-        return []
+            notes.append(EMBEDDED_JUDGE_NOTE)
+        return notes
 
     def _figures_cache(self) -> ResponseCache | None:
         if not self.settings.cache:

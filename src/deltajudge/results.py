@@ -61,6 +61,8 @@ class RunResults:
     duration_s: float = 0.0
     calls: int = 0
     cache_hits: int = 0
+    #: What the run must say once about its endpoints (one went down; 429s throttled one).
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

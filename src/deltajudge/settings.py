@@ -22,6 +22,7 @@ from deltajudge.constants import (
     DEFAULT_API_KEY_ENV,
     DEFAULT_CACHE_DIR,
     DEFAULT_CONCURRENCY,
+    DEFAULT_CONNECT_TIMEOUT_S,
     DEFAULT_MAX_RETRIES,
     DEFAULT_REPORT_DIR,
     DEFAULT_TIMEOUT_S,
@@ -65,7 +66,10 @@ class ModelConfig(_Strict):
     stop: list[str] | None = None
     #: `provider: local`: a GGUF file served by llama.cpp on loopback.
     model_path: str | None = None
+    #: Context window per request slot (prompt + answer), in tokens.
     n_ctx: int = Field(default=2048, ge=128)
+    #: Request slots the local server decodes together; also the alias's concurrency.
+    n_parallel: int = Field(default=4, ge=1, le=64)
     n_threads: int | None = Field(default=None, ge=1)
     chat_format: str | None = None
     local: LocalOverrides | None = None
@@ -80,7 +84,9 @@ class Settings(_Strict):
     cache: bool = True
     offline: bool = False
     concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=1024)
+    #: Seconds to wait for an answer (each attempt), and to open a connection.
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, gt=0)
+    connect_timeout_s: float = Field(default=DEFAULT_CONNECT_TIMEOUT_S, gt=0)
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0, le=20)
     transport: Literal["httpx", "aiohttp"] = "aiohttp"
     #: Use the embedded local model for aliases with no endpoint when their key is unset.

@@ -1,16 +1,19 @@
-"""`Caller`: the one path every model call takes: cache, concurrency limit, SDK, cache.
+"""`Caller`: the one path every model call takes: cache, limits, retries, SDK, cache.
 
-The SDK does retries with Retry-After and timeouts itself; this module adds what a
-harness needs on top: per-endpoint concurrency, the write-through cache, offline
-replay, token accounting per alias, and errors turned into `CallError` with a reason.
+The SDK turns requests into HTTP; this module adds what a harness needs on top: the
+write-through cache, offline replay, one shared request for identical calls, token
+accounting per alias, and (through `health`) adaptive per-endpoint concurrency, retries
+with jitter, and a circuit breaker that ends the calls to an endpoint that is down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import jinja2
@@ -23,8 +26,21 @@ from deltajudge.settings import ModelConfig, Settings
 if TYPE_CHECKING:
     from deltajudge.generation.endpoints import Endpoint, Endpoints
 
-#: Starts an alias's local server and returns its config with the server's base_url.
-StartLocal = Callable[[str, ModelConfig], Awaitable[ModelConfig]]
+
+@dataclass(frozen=True)
+class LocalStart:
+    """A started local server: the alias's config with its ``base_url``, and a cheap
+    check that returns None while the server runs and the story of its death after."""
+
+    config: ModelConfig
+    exit_report: Callable[[], str | None]
+
+
+#: Starts an alias's local server.
+StartLocal = Callable[[str, ModelConfig], Awaitable[LocalStart]]
+
+#: How often a local server's process is checked while calls to it are possible.
+LOCAL_WATCH_S = 0.2
 
 _TEMPLATES = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
@@ -72,10 +88,20 @@ class Caller:
         self._start_local = start_local
         self._starting: dict[str, asyncio.Lock] = {}
         self._started: set[str] = set()
+        self._watchers: list[asyncio.Task[None]] = []
 
     async def aclose(self) -> None:
+        for watcher in self._watchers:
+            watcher.cancel()
+        for watcher in self._watchers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         if self._endpoints is not None:
             await self._endpoints.aclose()
+
+    def notes(self) -> list[str]:
+        """What the run's summary should say once about its endpoints (down, throttled)."""
+        return self._endpoints.notes() if self._endpoints is not None else []
 
     async def call(
         self, request: ModelRequest, accept: Callable[[CallResult], object] | None = None
@@ -134,16 +160,27 @@ class Caller:
         ask: Callable[[Endpoint], Awaitable[CallResult]],
         accept: Callable[[CallResult], object] | None,
     ) -> CallResult:
+        from deltajudge.generation.health import call_with_retries
+
         endpoint = await self._endpoint(alias)
-        async with endpoint.limit:
-            self.calls += 1
-            result = await ask(endpoint)
+        assert self._endpoints is not None
+        async with self._endpoints.alias_cap(alias, self.models[alias], endpoint):
+            result = await call_with_retries(
+                lambda: ask(endpoint),
+                limit=endpoint.limit,
+                breaker=endpoint.breaker,
+                max_retries=self._settings.max_retries,
+                on_attempt=self._count_attempt,
+            )
         self.tokens.add(alias, result)
         if accept is not None:
             accept(result)
         if self._cache is not None:
             self._cache.put(table, key, result)
         return result
+
+    def _count_attempt(self) -> None:
+        self.calls += 1  # every attempt: the number of requests the endpoints received
 
     def cases_in_flight(self) -> int:
         """How many cases to work on at once: four per request slot of every endpoint
@@ -158,16 +195,33 @@ class Caller:
     async def _endpoint(self, alias: str) -> Endpoint:
         """The alias's client and limit; a local model's server starts on its first miss,
         so a run the cache answers whole never loads a model."""
-        if self.models[alias].provider == "local" and alias not in self._started:
-            async with self._starting.setdefault(alias, asyncio.Lock()):
-                if alias not in self._started and self._start_local is not None:
-                    self.models[alias] = await self._start_local(alias, self.models[alias])
-                self._started.add(alias)
         if self._endpoints is None:
             from deltajudge.generation.endpoints import Endpoints
 
             self._endpoints = Endpoints(self._settings)
-        return self._endpoints.for_model(self.models[alias])
+        if self.models[alias].provider == "local" and alias not in self._started:
+            async with self._starting.setdefault(alias, asyncio.Lock()):
+                if alias not in self._started and self._start_local is not None:
+                    started = await self._start_local(alias, self.models[alias])
+                    self.models[alias] = started.config
+                    self._watch(started)
+                self._started.add(alias)
+        return self._endpoints.for_model(self.models[alias], self.models.values())
+
+    def _watch(self, started: LocalStart) -> None:
+        """Poll a local server's process: once it has exited, its endpoint is down, and
+        every call in flight or to come ends at once with what happened."""
+        assert self._endpoints is not None and started.config.base_url is not None
+        breaker = self._endpoints.breaker(started.config.base_url)
+        if any(w.get_name() == breaker.name for w in self._watchers):
+            return  # another alias of the same server is already watched
+
+        async def watch() -> None:
+            while (report := started.exit_report()) is None:
+                await asyncio.sleep(LOCAL_WATCH_S)
+            breaker.mark_down(report)
+
+        self._watchers.append(asyncio.get_running_loop().create_task(watch(), name=breaker.name))
 
     async def embed(self, alias: str, texts: tuple[str, ...]) -> list[list[float]]:
         """Embeddings through the alias's endpoint, cached like a judgment."""

@@ -1,27 +1,27 @@
 """Serve local GGUF models over the OpenAI protocol on loopback, one process per model file.
 
 A ``provider = "local"`` model is not called in-process: `LocalServerPool` starts
-``llama_cpp.server`` (llama-cpp-python's OpenAI-compatible server) on ``127.0.0.1`` and hands
-back a ``base_url``, so local models take exactly the code path of every remote endpoint
-(the same client, cache, retries and concurrency limits). Model loading happens before the
-server listens, so "answers ``GET /v1/models``" means "ready".
+llama.cpp's own C++ server (from the prebuilt, portable ``xllamacpp`` wheel: nothing is
+compiled on the user's machine) on ``127.0.0.1`` and hands back a ``base_url``, so local
+models take exactly the code path of every remote endpoint (the same client, cache,
+retries and concurrency limits).
 
 Settings chosen for the server, and why:
 
-* ``logits_all`` is off unless a spec asks for ``logprobs``. llama-cpp-python's server turns
-  it on by default, which computes the 262,144-way output layer for every *prompt* token:
-  with Gemma 3 that measured 2.3 GB RSS instead of 0.45 GB and twice the prompt time.
-* ``interrupt_requests`` is off: when on, a *streamed* answer is cut short (and still ends
-  with ``[DONE]``) as soon as another request queues up — a silently truncated sample.
-* ``use_mlock`` is off (the default pins all weights in RAM and warns under low ulimits);
-  ``n_threads_batch`` follows ``n_threads``. The server handles one request at a time, so
-  client-side concurrency above 1 only queues requests there.
-* The child's environment loses every variable the server would read as a setting
-  (``PORT``, ``HOST``, ``API_KEY``, ``MODEL``, ``CONFIG_FILE``, …: pydantic-settings reads
-  them case-insensitively and ``PORT``/``HOST`` even override the command line), so a
-  user's shell cannot redirect or lock our server. (Our readiness probe also ignores
-  ``HTTP_PROXY``; an HTTP client talking to the returned URL must do the same, since
-  proxies from the environment are not bypassed for 127.0.0.1 unless ``NO_PROXY`` says so.)
+* ``n_parallel`` slots (default 4) with continuous batching: several requests decode in one
+  batch, so client concurrency up to the slot count is real throughput, not a queue.
+  ``n_ctx`` is per slot (the server is given ``n_ctx * n_parallel``).
+* Logprobs cost nothing extra: llama.cpp computes top-n alternatives for *generated*
+  tokens only, so one server per model file serves generation and logprob judges alike.
+* Port 0: the kernel picks the port at bind time and the child reports it, so no other
+  program can take a port between our choice and the bind.
+* "Ready" means one tiny completion succeeded, not just that the port answers: a server
+  whose compute kernels crash (``SIGILL`` on a CPU without an instruction the build
+  assumed) fails at start-up, with its exit signal and log, instead of on every case.
+* The child's environment loses llama.cpp's ``LLAMA_*`` variables, so a user's shell
+  cannot change our server. (Our probes ignore ``HTTP_PROXY``; an HTTP client talking to
+  the returned URL must do the same, since proxies from the environment are not bypassed
+  for 127.0.0.1 unless ``NO_PROXY`` says so.)
 
 Process lifetime — what is guaranteed and what is not (POSIX only):
 
@@ -38,6 +38,8 @@ Process lifetime — what is guaranteed and what is not (POSIX only):
   once its parent process is gone (it watches ``os.getppid()``). We do not use
   ``prctl(PR_SET_PDEATHSIG)``: it fires when the *thread* that started the child exits, so a
   pool used from a worker thread would lose its servers when that thread ends.
+* A server that exits while in use is reported by `exit_report` (what died, how, the end
+  of its log, a hint), which the caller polls to fail that endpoint's calls at once.
 """
 
 from __future__ import annotations
@@ -57,29 +59,87 @@ from deltajudge.errors import LocalServerError
 from deltajudge.generation.local_model import embedded_model_path
 from deltajudge.generation.local_process import (
     HOST,
+    START_FAILED,
     cpu_count,
+    describe_exit,
+    exit_hint,
+    fetch_json,
     log_tail,
     probe,
     spawn,
     stop_processes,
 )
-from deltajudge.generation.local_process import free_port as _free_port  # tests swap it
 
 __all__ = [
+    "CHAT_FORMATS",
     "GGUF_MAGIC",
     "LocalServerInfo",
     "LocalServerPool",
     "LocalServerSpec",
+    "check_model_file",
     "embedded_model_path",
 ]
 
 #: The first four bytes of every GGUF file.
 GGUF_MAGIC = b"GGUF"
 
+#: llama.cpp's built-in chat templates (``llama-chat.cpp``). llama.cpp takes any other
+#: string as a template *text* and renders it literally, so a typo would silently send
+#: every prompt as that word: we accept only these names.
+CHAT_FORMATS = frozenset(
+    [
+        "chatml",
+        "llama2",
+        "llama2-sys",
+        "llama2-sys-bos",
+        "llama2-sys-strip",
+        "mistral-v1",
+        "mistral-v3",
+        "mistral-v3-tekken",
+        "mistral-v7",
+        "mistral-v7-tekken",
+        "phi3",
+        "phi4",
+        "falcon3",
+        "zephyr",
+        "monarch",
+        "gemma",
+        "orion",
+        "openchat",
+        "vicuna",
+        "vicuna-orca",
+        "deepseek",
+        "deepseek2",
+        "deepseek3",
+        "command-r",
+        "llama3",
+        "chatglm3",
+        "chatglm4",
+        "glmedge",
+        "minicpm",
+        "exaone3",
+        "rwkv-world",
+        "granite",
+        "gigachat",
+        "megrez",
+        "llama4",
+        "hunyuan-moe",
+        "kimi-k2",
+        "gpt-oss",
+        "bitnet",
+        "grok-2",
+    ]
+)
+#: llama-cpp-python's spellings that name one of the templates above differently.
+_CHAT_FORMAT_ALIASES = {"llama-2": "llama2", "llama-3": "llama3", "mistral-instruct": "mistral-v1"}
+
 _PROBE_TIMEOUT_S = 2.0
+#: The first computation can take a while on a slow machine (weights paged in).
+_FIRST_COMPLETION_TIMEOUT_S = 30.0
 _POLL_FIRST_S = 0.02
 _POLL_MAX_S = 0.25
-_PORT_IN_USE = "address already in use"
+#: Headroom the operating system and the KV cache need beyond the weights themselves.
+_MEMORY_HEADROOM = 1.2
 
 
 @dataclass(frozen=True)
@@ -87,25 +147,22 @@ class LocalServerSpec:
     """How to serve one GGUF model file.
 
     The pool keys servers on the whole normalised spec (resolved path, ``n_ctx``,
-    ``n_threads``, ``chat_format``, ``logprobs``): aliases that share a file *and* these
+    ``n_parallel``, ``n_threads``, ``chat_format``): aliases that share a file *and* these
     settings share one process; the same file with, say, another ``chat_format`` needs a
     second process, because these are load-time settings of the server.
     """
 
     model_path: Path
-    #: Context window in tokens (prompt + answer). 0 means the model's trained maximum
-    #: (32,768 for Gemma 3 270M), which costs far more memory.
+    #: Context window per request slot, in tokens (prompt + answer).
     n_ctx: int = 2048
+    #: Request slots decoded together (continuous batching).
+    n_parallel: int = 4
     #: CPU threads for prompt and generation; None means every CPU this process may use.
     n_threads: int | None = None
-    #: llama-cpp-python chat format for ``/v1/chat/completions``; None uses the template in
-    #: the GGUF file, or ``llama-2`` when it has none — as with the embedded model, whose
-    #: ``gemma`` format drops system messages. The embedded model is a *pretrained* model:
+    #: A llama.cpp built-in chat template for ``/v1/chat/completions`` (`CHAT_FORMATS`);
+    #: None uses the template in the GGUF file. The embedded model is a *pretrained* model:
     #: prompt it through ``/v1/completions`` with a few examples, not through chat.
     chat_format: str | None = None
-    #: Serve ``logprobs``/``top_logprobs`` (needs ``logits_all``: more memory, slower prompts).
-    #: Without it, a request asking for logprobs gets HTTP 500, which clients retry.
-    logprobs: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,10 +185,6 @@ class _Server:
     aliases: set[str] = field(default_factory=set)
 
 
-class _PortTaken(Exception):
-    """The port we picked was taken before the server bound it; retry on another."""
-
-
 class _PoolState:
     """What `close` needs, held apart from the pool so ``weakref.finalize`` can own it."""
 
@@ -152,8 +205,8 @@ class _PoolState:
 
 
 class LocalServerPool:
-    """Starts at most one llama_cpp.server process per model file, shared by every alias
-    using it; stops them all on close().
+    """Starts at most one llama.cpp server process per model file and settings, shared by
+    every alias using it; stops them all on close().
 
     `ensure` is blocking and thread-safe; call it before the event loop needs the URL (or
     from ``asyncio.to_thread``). Use the pool as a context manager so Ctrl-C and errors stop
@@ -170,8 +223,8 @@ class LocalServerPool:
     def ensure(self, spec: LocalServerSpec, *, alias: str) -> str:
         """Return ``http://127.0.0.1:PORT/v1`` for ``spec``, starting its server if needed.
 
-        Raises `LocalServerError` naming ``alias`` when the file is missing or not GGUF
-        (before anything starts), or when the server exits or stays silent for
+        Raises `LocalServerError` naming ``alias`` when the spec is wrong (before anything
+        starts), or when the server exits, cannot compute, or stays silent for
         ``startup_timeout_s`` (with the end of its log). A server that died since it was
         started is started again.
         """
@@ -186,6 +239,24 @@ class LocalServerPool:
             server = self._start(key, alias)
             self._state.servers[key] = server
             return server.base_url
+
+    def exit_report(self, base_url: str) -> str | None:
+        """None while the server at ``base_url`` runs; once it has exited, one message
+        saying which server died, how (exit code or signal), the end of its log and what
+        to do. Cheap (a non-blocking ``waitpid``): the caller polls it during a run."""
+        server = next((s for s in self._state.servers.values() if s.base_url == base_url), None)
+        if server is None:
+            return None
+        code = server.process.poll()
+        if code is None:
+            return None
+        aliases = ", ".join(sorted(server.aliases))
+        return (
+            f"the local llama.cpp server for {aliases} ({server.spec.model_path.name}, "
+            f"pid {server.process.pid}) died: {describe_exit(code)}. "
+            f"Last lines of {server.log_path}:\n{log_tail(server.log_path)}\n"
+            f"Hint: {exit_hint(code)}"
+        )
 
     def servers(self) -> tuple[LocalServerInfo, ...]:
         """The servers this pool has started and not stopped yet."""
@@ -214,91 +285,152 @@ class LocalServerPool:
     # -- starting -------------------------------------------------------------------------
 
     def _start(self, spec: LocalServerSpec, alias: str) -> _Server:
-        for _attempt in range(2):  # the free port we picked can be taken before the bind
-            port = _free_port()
-            try:
-                log_path = self._new_log_path(spec, port)
-                process = spawn(_server_args(spec, port), log_path)
-            except OSError as exc:  # unwritable log folder, no Python executable, …
-                raise LocalServerError(
-                    f"local model {alias!r}: cannot start the llama.cpp server: {exc}"
-                ) from exc
-            try:
-                self._wait_until_ready(process, port, log_path, spec, alias)
-            except _PortTaken:
-                stop_processes([process])
-                continue
-            except BaseException:  # timeout, crash, Ctrl-C: never leave it running
-                stop_processes([process])
-                raise
-            return _Server(process, f"http://{HOST}:{port}/v1", log_path, spec, {alias})
-        raise LocalServerError(
-            f"local model {alias!r}: two free ports were taken by other programs before the "
-            f"server could bind them; see {log_path}"
-        )
+        log_path = self._new_log_path(spec)
+        address_file = log_path.with_suffix(".address")
+        try:
+            process = spawn(_server_settings(spec), address_file, log_path)
+        except OSError as exc:  # unwritable log folder, no Python executable, …
+            raise LocalServerError(
+                f"local model {alias!r}: cannot start the llama.cpp server: {exc}"
+            ) from exc
+        try:
+            base_url = self._wait_until_ready(process, address_file, log_path, spec, alias)
+        except BaseException:  # timeout, crash, Ctrl-C: never leave it running
+            stop_processes([process])
+            raise
+        return _Server(process, base_url, log_path, spec, {alias})
 
-    def _new_log_path(self, spec: LocalServerSpec, port: int) -> Path:
+    def _new_log_path(self, spec: LocalServerSpec) -> Path:
         log_dir = self._log_dir
         if log_dir is None:
             if self._state.temp_log_dir is None:
                 self._state.temp_log_dir = Path(tempfile.mkdtemp(prefix="deltajudge-llama-"))
             log_dir = self._state.temp_log_dir
         log_dir.mkdir(parents=True, exist_ok=True)
-        return log_dir / f"llama-server-{spec.model_path.stem}-{port}.log"
+        handle, name = tempfile.mkstemp(
+            prefix=f"llama-server-{spec.model_path.stem}-", suffix=".log", dir=log_dir
+        )
+        os.close(handle)
+        return Path(name)
 
     def _wait_until_ready(
         self,
         process: subprocess.Popen[bytes],
-        port: int,
+        address_file: Path,
         log_path: Path,
         spec: LocalServerSpec,
         alias: str,
-    ) -> None:
+    ) -> str:
+        """Wait for the child to report its address, then for one tiny completion."""
         what = f"local model {alias!r} ({spec.model_path})"
-        url = f"http://{HOST}:{port}/v1/models"
         deadline = time.monotonic() + self._startup_timeout_s
         delay = _POLL_FIRST_S
-        last_problem = "no answer yet"
         while (remaining := deadline - time.monotonic()) > 0:
-            code = process.poll()
-            if code is not None:
-                tail = log_tail(log_path)
-                if _PORT_IN_USE in tail.lower():
-                    raise _PortTaken
-                raise LocalServerError(
-                    f"{what}: the llama.cpp server exited with code {code} before it was "
-                    f"ready. Last lines of {log_path}:\n{tail}"
-                )
-            problem = probe(url, timeout_s=min(remaining, _PROBE_TIMEOUT_S))
-            if problem is None:
-                return
-            last_problem = problem
-            time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+            _raise_if_exited(process, log_path, what)
+            if address_file.is_file():
+                base = address_file.read_text(encoding="utf-8").strip()
+                _first_completion(process, f"{base}/v1/completions", log_path, what)
+                _check_context(f"{base}/v1/models", spec, what)
+                return f"{base}/v1"
+            time.sleep(max(0.0, min(delay, remaining)))
             delay = min(delay * 2, _POLL_MAX_S)
         raise LocalServerError(
-            f"{what}: the llama.cpp server did not answer GET /v1/models within "
-            f"{self._startup_timeout_s:g} s ({last_problem}). Last lines of {log_path}:\n"
-            f"{log_tail(log_path)}"
+            f"{what}: the llama.cpp server did not load the model within "
+            f"{self._startup_timeout_s:g} s. Last lines of {log_path}:\n{log_tail(log_path)}"
         )
 
 
 # -- helpers -------------------------------------------------------------------------------
 
 
+def _raise_if_exited(process: subprocess.Popen[bytes], log_path: Path, what: str) -> None:
+    code = process.poll()
+    if code is None:
+        return
+    tail = log_tail(log_path)
+    if START_FAILED in tail:
+        raise LocalServerError(
+            f"{what}: llama.cpp refused to start the server. Last lines of {log_path}:\n{tail}"
+        )
+    raise LocalServerError(
+        f"{what}: the llama.cpp server died while starting ({describe_exit(code)}). "
+        f"Last lines of {log_path}:\n{tail}\nHint: {exit_hint(code)}"
+    )
+
+
+def _first_completion(
+    process: subprocess.Popen[bytes], url: str, log_path: Path, what: str
+) -> None:
+    """One token through the compute kernels: a build that faults on this CPU dies here."""
+    problem = probe(
+        url,
+        timeout_s=_FIRST_COMPLETION_TIMEOUT_S,
+        body={"prompt": "Hello", "max_tokens": 1, "temperature": 0},
+    )
+    if problem is None:
+        return
+    for _ in range(20):  # a crash closes the connection a moment before the exit is seen
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    _raise_if_exited(process, log_path, what)
+    raise LocalServerError(
+        f"{what}: the llama.cpp server started but could not compute one token ({problem}). "
+        f"Last lines of {log_path}:\n{log_tail(log_path)}"
+    )
+
+
+def _check_context(url: str, spec: LocalServerSpec, what: str) -> None:
+    """llama.cpp only warns when ``n_ctx`` exceeds what the model was trained on, and the
+    answers past that length are garbage: refuse it instead."""
+    try:
+        meta = fetch_json(url, timeout_s=_PROBE_TIMEOUT_S)["data"][0].get("meta") or {}
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return  # an older server without the model's metadata: nothing to check against
+    trained = meta.get("n_ctx_train")
+    if isinstance(trained, int) and 0 < trained < spec.n_ctx:
+        raise LocalServerError(
+            f"{what}: n_ctx {spec.n_ctx} is above the {trained} tokens this model was "
+            f"trained on; set n_ctx to {trained} or less"
+        )
+
+
 def _normalise(spec: LocalServerSpec, alias: str) -> LocalServerSpec:
     """Check the spec without starting anything; return it with the path and threads fixed."""
     path = check_model_file(Path(spec.model_path), alias)
     what = f"local model {alias!r}"
-    if spec.n_ctx < 0:
-        raise LocalServerError(f"{what}: n_ctx must be 0 (model maximum) or more, not {spec.n_ctx}")
+    if spec.n_ctx < 1:
+        raise LocalServerError(f"{what}: n_ctx must be at least 1, not {spec.n_ctx}")
+    if spec.n_parallel < 1:
+        raise LocalServerError(f"{what}: n_parallel must be at least 1, not {spec.n_parallel}")
     if spec.n_threads is not None and spec.n_threads < 1:
         raise LocalServerError(f"{what}: n_threads must be at least 1, not {spec.n_threads}")
-    return replace(spec, model_path=path.resolve(), n_threads=spec.n_threads or cpu_count())
+    return replace(
+        spec,
+        model_path=path.resolve(),
+        n_threads=spec.n_threads or cpu_count(),
+        chat_format=check_chat_format(spec.chat_format, alias),
+    )
+
+
+def check_chat_format(chat_format: str | None, alias: str) -> str | None:
+    """The llama.cpp template name for ``chat_format``, or a `LocalServerError` naming the
+    alias (also run at collection, before any call)."""
+    if chat_format is None:
+        return None
+    name = _CHAT_FORMAT_ALIASES.get(chat_format, chat_format)
+    if name not in CHAT_FORMATS:
+        raise LocalServerError(
+            f"local model {alias!r}: unknown chat_format {chat_format!r}; llama.cpp's "
+            f"built-in templates are: {', '.join(sorted(CHAT_FORMATS))}. Leave chat_format "
+            "unset to use the template stored in the GGUF file"
+        )
+    return name
 
 
 def check_model_file(model_path: Path, alias: str) -> Path:
-    """A readable GGUF file, or a `LocalServerError` naming the alias: also run at
-    collection, so a wrong ``model_path`` fails before any other model is called."""
+    """A readable GGUF file that fits in memory, or a `LocalServerError` naming the alias:
+    also run at collection, so a wrong ``model_path`` fails before any other model is called."""
     path = model_path.expanduser()
     what = f"local model {alias!r}"
     if not path.is_file():
@@ -315,23 +447,35 @@ def check_model_file(model_path: Path, alias: str) -> Path:
             f"{GGUF_MAGIC!r}); llama.cpp serves .gguf files — convert other formats with "
             "llama.cpp's convert_hf_to_gguf.py"
         )
+    available = _available_memory()
+    needed = path.stat().st_size * _MEMORY_HEADROOM
+    if available is not None and needed > available:
+        raise LocalServerError(
+            f"{what}: {path} needs about {needed / 2**30:.1f} GiB of memory and this machine "
+            f"has {available / 2**30:.1f} GiB available; use a smaller quantisation "
+            "(Q4_K_M, Q3_K_M) or a smaller model"
+        )
     return path
 
 
-def _server_args(spec: LocalServerSpec, port: int) -> list[str]:
-    threads = str(spec.n_threads or cpu_count())
-    args = [
-        "--model", str(spec.model_path),
-        "--host", HOST,
-        "--port", str(port),
-        "--n_ctx", str(spec.n_ctx),
-        "--n_threads", threads,
-        "--n_threads_batch", threads,
-        "--logits_all", str(spec.logprobs).lower(),
-        "--interrupt_requests", "false",
-        "--use_mlock", "false",
-        "--verbose", "false",
-    ]  # fmt: skip
-    if spec.chat_format is not None:
-        args += ["--chat_format", spec.chat_format]
-    return args
+def _available_memory() -> int | None:
+    """Bytes the kernel says a new process can use (``MemAvailable``); None off Linux."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _server_settings(spec: LocalServerSpec) -> dict[str, object]:
+    return {
+        "model": str(spec.model_path),
+        "host": HOST,
+        "n_ctx": spec.n_ctx,
+        "n_parallel": spec.n_parallel,
+        "n_threads": spec.n_threads or cpu_count(),
+        "chat_template": spec.chat_format,
+    }

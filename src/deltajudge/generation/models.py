@@ -61,8 +61,8 @@ def _effective(
         return config
     if settings.local_fallback and needs_fallback(config, environ):
         return _as_local(config)
-    if config.provider == "local" and config.model_path is not None:
-        _check_model_file(alias, config.model_path)
+    if config.provider == "local":
+        _check_local(alias, config)
     if (
         config.provider != "local"
         and config.base_url is None
@@ -76,11 +76,18 @@ def _effective(
     return config
 
 
-def _check_model_file(alias: str, model_path: str) -> None:
-    from deltajudge.generation.local_server import check_model_file
+def _check_local(alias: str, config: ModelConfig) -> None:
+    """A local alias's file and settings, checked before any model is called."""
+    from deltajudge.generation.local_server import check_chat_format, check_model_file
 
     try:
-        check_model_file(Path(model_path), alias)
+        check_chat_format(config.chat_format, alias)
+    except LocalServerError as exc:
+        raise ConfigError(str(exc), hint=f"fix models.{alias}.chat_format") from None
+    if config.model_path is None:
+        return
+    try:
+        check_model_file(Path(config.model_path), alias)
     except LocalServerError as exc:
         raise ConfigError(str(exc), hint=f"set models.{alias}.model_path to a .gguf file") from None
 

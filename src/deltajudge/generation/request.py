@@ -91,5 +91,6 @@ def answerer(config: ModelConfig) -> str:
     """Who answers, for the cache key: the endpoint, or for a local server (which gets a
     new port every session) the model file and the settings that shape its answers."""
     if config.provider == "local":
-        return f"local:{config.model_path or 'embedded'}:ctx={config.n_ctx}:{config.chat_format}"
+        path = config.model_path or "embedded"
+        return f"local:llama.cpp:{path}:ctx={config.n_ctx}:{config.chat_format}"
     return endpoint_url(config)

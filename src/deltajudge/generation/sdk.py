@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Awaitable
 from typing import Any
 
 import openai
@@ -20,20 +21,78 @@ from deltajudge.settings import ModelConfig
 async def send(
     client: openai.AsyncOpenAI, config: ModelConfig, payload: dict[str, Any]
 ) -> CallResult:
+    """One attempt at a call. Every way it can go wrong ends as a `CallError` whose flags
+    say whether to retry and whether the endpoint itself is at fault (`health`)."""
+    if config.api == "responses":
+        return await _guarded(config, _responses(client, config, payload))
+    if config.api == "completions":
+        return await _guarded(config, _completions(client, config, payload))
+    return await _guarded(config, _chat(client, config, payload))
+
+
+async def embed(client: openai.AsyncOpenAI, config: ModelConfig, texts: list[str]) -> CallResult:
+    return await _guarded(config, _embed(client, config, texts))
+
+
+async def _guarded(config: ModelConfig, call: Awaitable[CallResult]) -> CallResult:
     try:
-        if config.api == "responses":
-            return await _responses(client, config, payload)
-        if config.api == "completions":
-            return await _completions(client, config, payload)
-        return await _chat(client, config, payload)
+        return await call
+    except CallError:
+        raise
     except openai.APIStatusError as exc:
-        raise CallError(f"HTTP {exc.status_code} from {config.model}: {_api_message(exc)}") from exc
+        raise _status_error(config, exc) from exc
     except openai.APITimeoutError as exc:
         if "connect" in str(exc.__cause__ or "").lower():  # aiohttp: refused looks like a timeout
-            raise CallError(f"cannot reach {config.base_url or 'OpenAI'}: {exc.__cause__}") from exc
-        raise CallError(f"timed out calling {config.model}") from exc
+            raise _unreachable(config, exc.__cause__) from exc
+        raise CallError(
+            f"timed out calling {config.model}", transient=True, endpoint_fault=True
+        ) from exc
     except openai.APIConnectionError as exc:
-        raise CallError(f"cannot reach {config.base_url or 'OpenAI'}: {exc}") from exc
+        raise _unreachable(config, exc) from exc
+    except Exception as exc:  # a 200 the SDK cannot use: bad JSON, HTML, wrong shape, empty
+        raise CallError(
+            f"unusable response from {config.model} ({type(exc).__name__}: {_excerpt(str(exc))})",
+            transient=True,
+        ) from exc
+
+
+def _status_error(config: ModelConfig, exc: openai.APIStatusError) -> CallError:
+    status = exc.status_code
+    message = f"HTTP {status} from {config.model}: {_api_message(exc)}"
+    if status == 401:
+        return CallError(message, fatal=True)
+    return CallError(
+        message,
+        transient=status in (408, 409, 429) or status >= 500,
+        endpoint_fault=status == 403,
+        throttled=status == 429,
+        retry_after=_retry_after(exc.response.headers),
+    )
+
+
+def _unreachable(config: ModelConfig, cause: object) -> CallError:
+    where = config.base_url or "OpenAI"
+    return CallError(f"cannot reach {where}: {cause}", transient=True, endpoint_fault=True)
+
+
+def _retry_after(headers: Any) -> float | None:
+    """The server's wait: ``retry-after-ms`` (OpenAI, Azure) or ``Retry-After`` seconds."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            continue  # an HTTP date: rare from APIs, and our own backoff is fine then
+        if 0 <= seconds <= 120:
+            return seconds
+    return None
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _api_message(exc: openai.APIStatusError) -> str:
@@ -75,7 +134,7 @@ async def _chat(
         model=config.model, messages=payload["messages"], **extra
     )
     if not response.choices:
-        raise CallError(f"{config.model} returned no choices")
+        raise CallError(f"{config.model} returned no choices", transient=True)
     choice = response.choices[0]
     if choice.message.refusal:
         raise CallError(f"{config.model} refused: {choice.message.refusal}")
@@ -157,28 +216,41 @@ async def _completions(
         model=config.model, prompt=payload["prompt"], **extra
     )
     if not response.choices:
-        raise CallError(f"{config.model} returned no choices")
+        raise CallError(f"{config.model} returned no choices", transient=True)
     choice = response.choices[0]
-    logprobs = None
-    if choice.logprobs is not None and choice.logprobs.top_logprobs:
-        logprobs = tuple(
-            {k: v for k, v in top.items() if not math.isnan(v)}
-            for top in choice.logprobs.top_logprobs
-            if top
-        )
     usage = response.usage
     return CallResult(
         text=choice.text.strip(),
         usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else Usage(),
-        top_logprobs=logprobs,
+        top_logprobs=_completion_logprobs(choice.logprobs),
     )
 
 
-async def embed(client: openai.AsyncOpenAI, config: ModelConfig, texts: list[str]) -> CallResult:
-    try:
-        response = await client.embeddings.create(model=config.model, input=texts)
-    except openai.APIError as exc:
-        raise CallError(f"embeddings from {config.model}: {exc}") from exc
+def _completion_logprobs(logprobs: Any) -> tuple[dict[str, float], ...] | None:
+    """Per generated token, token -> logprob. The legacy completions shape
+    (``top_logprobs``: one dict per token) or llama.cpp's server, which answers
+    ``/v1/completions`` in the chat shape (``content``: a list of tokens, each with its
+    ``top_logprobs``), kept by the SDK as an extra field."""
+    if logprobs is None:
+        return None
+    if logprobs.top_logprobs:
+        return tuple(
+            {k: v for k, v in top.items() if not math.isnan(v)}
+            for top in logprobs.top_logprobs
+            if top
+        )
+    content = (logprobs.model_extra or {}).get("content")
+    if not isinstance(content, list) or not content:
+        return None
+    return tuple(
+        {t["token"]: t["logprob"] for t in token.get("top_logprobs") or ()}
+        or {token["token"]: token["logprob"]}
+        for token in content
+    )
+
+
+async def _embed(client: openai.AsyncOpenAI, config: ModelConfig, texts: list[str]) -> CallResult:
+    response = await client.embeddings.create(model=config.model, input=texts)
     vectors = [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
     usage = response.usage
     return CallResult(

@@ -52,9 +52,19 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class ScriptedApp:
     """Rules, latency and the request log behind one aiohttp application."""
 
-    def __init__(self, rules: Sequence[Rule], *, latency_s: float = 0.0, record: bool = True):
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        *,
+        latency_s: float = 0.0,
+        record: bool = True,
+        max_concurrent: int | None = None,
+    ):
         self.rule_book = RuleBook(rules)
         self.latency_s = latency_s
+        #: Like a provider's quota: requests beyond this many in flight get a 429.
+        self.max_concurrent = max_concurrent
+        self._in_flight = 0
         self._record = record
         self._log: list[RecordedRequest] = []
         self._log_lock = threading.Lock()
@@ -95,14 +105,20 @@ class ScriptedApp:
         problem = _unservable(recorded)
         if problem is not None:
             return _error(400, problem)
-        reply = self.rule_book.pick(recorded)
-        delay = self.latency_s if reply is None or reply.delay_s is None else reply.delay_s
-        if delay > 0:
-            await asyncio.sleep(delay)
+        if self.max_concurrent is not None and self._in_flight >= self.max_concurrent:
+            return _error(429, "scripted server: too many requests in flight", retry_after=1)
+        self._in_flight += 1
         try:
-            return _respond(recorded, reply)
-        except Exception as exc:  # a user's reply callable failed: say so in the answer
-            return _error(500, f"scripted server: reply raised {type(exc).__name__}: {exc}")
+            reply = self.rule_book.pick(recorded)
+            delay = self.latency_s if reply is None or reply.delay_s is None else reply.delay_s
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                return _respond(recorded, reply)
+            except Exception as exc:  # a user's reply callable failed: say so in the answer
+                return _error(500, f"scripted server: reply raised {type(exc).__name__}: {exc}")
+        finally:
+            self._in_flight -= 1
 
     def _remember(
         self, request: web.Request, endpoint: str, body: dict[str, Any]
@@ -166,6 +182,8 @@ def _error(status: int, message: str, retry_after: float | None = None) -> web.R
 def _respond(recorded: RecordedRequest, reply: Reply | None) -> web.Response:
     if reply is not None and reply.status != 200:
         return _error(reply.status, reply.error_message(recorded), reply.retry_after)
+    if reply is not None and reply.raw is not None:
+        return web.Response(body=reply.raw.encode(), content_type=reply.raw_type)
     if reply is None and recorded.judge:
         return _error(400, NO_JUDGE_RULE)
     return web.json_response(_body(recorded, reply))

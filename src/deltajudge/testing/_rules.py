@@ -39,9 +39,14 @@ class Reply:
     logprobs: Sequence[Mapping[str, float]] | None = None
     refusal: str | None = None
     usage: tuple[int, int] | None = None
+    #: A body sent as is with HTTP 200 (bad JSON, an HTML page, the wrong shape, ""): what
+    #: a broken proxy or server does, for testing how clients survive it.
+    raw: str | None = None
+    raw_type: str = "application/json"
 
     def __post_init__(self) -> None:
         _check(self.text is None or self.json is None, "give text or json, not both")
+        _check(self.raw is None or self.status == 200, "raw bodies are sent with HTTP 200")
         _check(100 <= self.status <= 599, f"status must be an HTTP status (got {self.status})")
         _check(self.times is None or self.times >= 1, "times must be at least 1")
         _check(self.delay_s is None or self.delay_s >= 0, "delay_s must not be negative")

@@ -31,6 +31,8 @@ _REPLY_KEYS: dict[str, type | tuple[type, ...]] = {
     "logprobs": list,
     "refusal": str,
     "usage": list,
+    "raw": str,
+    "raw_type": str,
 }
 assert set(_REPLY_KEYS) == {f.name for f in fields(Reply)}
 

@@ -44,10 +44,15 @@ class ScriptedServer:
         host: str = "127.0.0.1",
         port: int = 0,
         record: bool = True,
+        max_concurrent: int | None = None,
     ) -> None:
         if latency_s < 0:
             raise ValueError("latency_s must not be negative")
-        self._app = ScriptedApp(rules, latency_s=latency_s, record=record)
+        if max_concurrent is not None and max_concurrent < 1:
+            raise ValueError("max_concurrent must be at least 1")
+        self._app = ScriptedApp(
+            rules, latency_s=latency_s, record=record, max_concurrent=max_concurrent
+        )
         self._host = host
         self._port = port
         self._thread: threading.Thread | None = None
