@@ -412,3 +412,15 @@ def test_run_with_no_path_and_no_rubrics_folder_says_what_to_do(project: Project
     result.stderr.fnmatch_lines(
         ["ERROR: no rubrics/ folder in *: name rubric files or folders*deltajudge init*"]
     )
+
+
+def test_the_readme_script_example_is_a_valid_script() -> None:
+    from deltajudge.testing import parse_script
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    after = readme.split("This script plays a regressed fine-tune", 1)[1]
+    block = after.split("```json\n", 1)[1].split("```", 1)[0]
+
+    script = parse_script(json.loads(block))
+
+    assert [(r.judge, r.contains) for r in script.rules] == [(True, "[base-m]"), (True, "[cand-m]")]
