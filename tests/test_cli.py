@@ -424,3 +424,19 @@ def test_the_readme_script_example_is_a_valid_script() -> None:
     script = parse_script(json.loads(block))
 
     assert [(r.judge, r.contains) for r in script.rules] == [(True, "[base-m]"), (True, "[cand-m]")]
+
+
+def test_plain_pytest_refuses_an_outside_path_as_a_separate_word(
+    project: Project, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    _project(project)
+    out = tmp_path_factory.mktemp("outside")
+
+    refused = project.run("--dj-report-dir", str(out))
+    accepted = project.run(f"--dj-report-dir={out}")
+
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines([f"*--dj-report-dir {out}: a path outside this folder*"])
+    assert f"Hint: write --dj-report-dir={out}" in refused.stderr.str()
+    accepted.assert_outcomes(passed=4, failed=1)
+    assert (out / "report.json").is_file()

@@ -7,6 +7,7 @@ gets ``--<name>`` from it, so the two spellings never drift apart.
 from __future__ import annotations
 
 import argparse
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -126,9 +127,14 @@ def config_file(config: pytest.Config) -> Path | None:
     return Path(value) if value else None
 
 
+#: Options whose value is a path: given as a separate word, pytest may take it for a test path.
+PATH_OPTIONS = ("config", "report-dir", "cache-dir", "baseline")
+
+
 def check(config: pytest.Config) -> None:
     """Mistakes in our options are usage errors, found before collection starts."""
     check_exclusive(config)
+    check_path_values(config)
     limit = config.getoption("dj_limit")
     if limit is not None and limit < 1:
         raise pytest.UsageError(f"--dj-limit expects a number of cases >= 1 (got {limit})")
@@ -148,3 +154,23 @@ def check_exclusive(config: pytest.Config) -> None:
                 )
             )
         )
+
+
+def check_path_values(config: pytest.Config) -> None:
+    """``--dj-report-dir /abs/out`` (two words) moves pytest's rootdir once ``/abs/out``
+    exists: pytest picks the rootdir from the existing paths on its command line before it
+    knows our options, and the config, reports and cache then resolve against the wrong
+    folder. Refuse it with the spelling that works instead of running somewhere else."""
+    args = list(config.invocation_params.args)
+    here = config.invocation_params.dir
+    flags = {f"--dj-{name}" for name in PATH_OPTIONS}
+    for flag, value in itertools.pairwise(args):
+        if flag not in flags:
+            continue
+        path = (here / value).resolve()
+        if path.exists() and not path.is_relative_to(here.resolve()):
+            raise pytest.UsageError(
+                f"{flag} {value}: a path outside this folder, given as a separate word, is "
+                f"taken by pytest for a test path when it picks the project root (it picked "
+                f"{config.rootpath})\nHint: write {flag}={value}, or use `deltajudge run`"
+            )
