@@ -53,8 +53,14 @@ def _named_rubric(path: Path, config: pytest.Config) -> bool:
     """A YAML file named on the command line is a rubric wherever it lives."""
     if path.suffix not in (".yaml", ".yml"):
         return False
-    named = {(config.invocation_params.dir / a.split("::")[0]).resolve() for a in config.args}
+    named = config.stash.get(_NAMED, None)
+    if named is None:
+        here = config.invocation_params.dir
+        named = config.stash[_NAMED] = {(here / a.split("::")[0]).resolve() for a in config.args}
     return path.resolve() in named
+
+
+_NAMED = pytest.StashKey[set[Path]]()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
