@@ -440,3 +440,24 @@ def test_plain_pytest_refuses_an_outside_path_as_a_separate_word(
     assert f"Hint: write --dj-report-dir={out}" in refused.stderr.str()
     accepted.assert_outcomes(passed=4, failed=1)
     assert (out / "report.json").is_file()
+
+
+def test_init_with_your_own_data_set_points_the_rubric_at_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "fixtures" / "held_out.jsonl"
+    data.parent.mkdir()
+    data.write_text('{"input": "a"}\n{"input": "b",}\n', encoding="utf-8")
+    argv = ["init", "--dir", str(tmp_path), "--candidate-model", "ft:x", "--data", str(data)]
+
+    assert main(argv) == 2  # checked before anything is written, with its line
+    assert f"{data}:2:" in capsys.readouterr().err and not (tmp_path / "rubrics").exists()
+    data.write_text('{"input": "a"}\n{"input": "b"}\n', encoding="utf-8")
+    assert main(argv) == 0
+
+    rubric = (tmp_path / "rubrics" / "quality.yaml").read_text(encoding="utf-8")
+    assert 'dataset: "../fixtures/held_out.jsonl"' in rubric
+    assert not (tmp_path / "data").exists()
+    printed = capsys.readouterr().out
+    assert "export OPENAI_API_KEY=..." in printed  # no --base-url: the aliases need a key
+    assert "replace the example prompts" not in printed
