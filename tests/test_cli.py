@@ -134,6 +134,7 @@ def test_diff_exits_0_for_the_same_report_and_1_listing_the_changes(
     cases["case-2"]["samples"]["base"]["output_text"] = "something else"
     rubric["cases"] = [c for c in rubric["cases"] if c["id"] != "case-3"]
     rubric["models"]["cand"]["graders"]["quality"]["mean"] = 1.5
+    new["models"]["cand"]["model"] = "cand-m-v2"
     new_path = tmp_path / "new.json"
     new_path.write_text(json.dumps(new), encoding="utf-8")
 
@@ -141,6 +142,7 @@ def test_diff_exits_0_for_the_same_report_and_1_listing_the_changes(
 
     assert code == 1
     assert capsys.readouterr().out.splitlines() == [
+        "model cand: cand-m -> cand-m-v2",
         "rubric demo:",
         "  mean cand/quality: 2.333 -> 1.500 (-0.833)  FELL",
         "  cases removed (1): case-3",
