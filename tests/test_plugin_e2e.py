@@ -867,3 +867,19 @@ def test_a_failure_of_the_whole_run_is_reported_once_not_on_every_case(project: 
         ["*deltajudge could not run the evaluation (see the failure above)*"]
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_x_stops_scheduling_cases_once_one_has_failed(project: Project) -> None:
+    # No judge rule: every judgment is an HTTP 400, so every case fails.
+    project.write(rows=[{"input": f"question {n}"} for n in range(1, 41)])
+
+    everything = project.run("--dj-concurrency=1", "--dj-no-cache")
+    answered_all = len(project.requests(judge=False))
+    stopped = project.run("-x", "--dj-concurrency=1", "--dj-no-cache")
+
+    everything.assert_outcomes(failed=40)
+    assert answered_all == 80
+    stopped.assert_outcomes(failed=1)  # pytest stops at the first failed item, as always
+    answered = len(project.requests(judge=False)) - answered_all
+    assert 2 <= answered < 40, answered  # the cases in flight finished; no new one started
+    assert (project.path / "reports" / "latest-partial" / "report.json").is_file()

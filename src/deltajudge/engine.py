@@ -44,6 +44,8 @@ class Tick:
 
 
 Progress = Callable[[Tick], None]
+#: Called with each finished case; True stops scheduling new ones (pytest's -x/--maxfail).
+StopWhen = Callable[[RubricRun, CaseResult], bool]
 
 
 async def execute(
@@ -52,6 +54,7 @@ async def execute(
     settings: Settings,
     rootdir: Path,
     progress: Progress | None,
+    stop_when: StopWhen | None = None,
 ) -> RunResults:
     started = time.time()
     with contextlib.ExitStack() as cleanup:
@@ -63,7 +66,7 @@ async def execute(
             local = LocalStarter(cleanup, models)
         caller = Caller(models, settings, cache, start_local=local)
         try:
-            await _run_all(runs, caller, progress)
+            await _run_all(runs, caller, progress, stop_when)
         finally:
             await caller.aclose()
         hits = cache.hits if cache else 0
@@ -145,15 +148,22 @@ class _Graders:
         return cls(single, pairs)
 
 
-async def _run_all(runs: list[RubricRun], caller: Caller, progress: Progress | None) -> None:
+async def _run_all(
+    runs: list[RubricRun],
+    caller: Caller,
+    progress: Progress | None,
+    stop_when: StopWhen | None = None,
+) -> None:
     total = sum(len(run.selected) for run in runs)
-    state = {"done": 0, "errors": 0}
+    state = {"done": 0, "errors": 0, "stopped": 0}
 
     async def one(run: RubricRun, graders: _Graders, case: Case) -> None:
         result = await _evaluate_case(run, graders, caller, case)
         run.cases[case.id] = result
         state["done"] += 1
         state["errors"] += bool(result.errors())
+        if stop_when is not None and stop_when(run, result):
+            state["stopped"] = 1  # cases in flight finish; no new one starts
         if progress is not None:
             spent = caller.tokens.spent.values()
             progress(
@@ -176,6 +186,8 @@ async def _run_all(runs: list[RubricRun], caller: Caller, progress: Progress | N
 
     async def worker() -> None:
         for run, graders, case in work:  # workers share one generator: each case once
+            if state["stopped"]:
+                return
             await one(run, graders, case)
 
     # Enough cases in flight to keep every endpoint's requests busy, but not all 10,000

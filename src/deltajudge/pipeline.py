@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deltajudge import __version__
-from deltajudge.engine import Progress, execute
+from deltajudge.engine import Progress, StopWhen, execute
 from deltajudge.errors import ConfigError, DeltajudgeError
 from deltajudge.gating.names import BASELINE_GATE
 from deltajudge.generation.models import resolve_models
@@ -59,6 +59,8 @@ class Evaluation:
     failure: DeltajudgeError | None = None
     #: Some collected cases were deselected (``-k``, ``--dj-limit``): not a full run.
     partial: bool = False
+    #: The run stopped scheduling cases early (``-x``/``--maxfail``): some have no result.
+    stopped: bool = False
     #: ``--collect-only``: nothing will be called, so API keys are not required.
     dry: bool = False
     #: How to add a missing alias, in the user's config and command spelling.
@@ -96,7 +98,7 @@ class Evaluation:
     def has_work(self) -> bool:
         return any(self.selected.values())
 
-    def run(self, progress: Progress | None = None) -> None:
+    def run(self, progress: Progress | None = None, stop_when: StopWhen | None = None) -> None:
         """Run every selected case once. A failure of the whole run is kept, not raised,
         so that each item can report it instead of one traceback for the session."""
         runs = []
@@ -110,10 +112,15 @@ class Evaluation:
             aliases |= loaded.rubric.aliases()
         try:
             models = resolve_models(self.settings, aliases, os.environ)
-            self.results = asyncio.run(execute(runs, models, self.settings, self.rootdir, progress))
+            self.results = asyncio.run(
+                execute(runs, models, self.settings, self.rootdir, progress, stop_when)
+            )
         except DeltajudgeError as exc:
             self.failure = exc
             return
+        evaluated = sum(len(run.cases) for run in self.results.rubrics)
+        if evaluated < sum(len(run.selected) for run in self.results.rubrics):
+            self.partial = self.stopped = True  # stopped early (-x): not a full run
         self._conclude()
 
     def _conclude(self) -> None:

@@ -84,7 +84,9 @@ def pytest_runtestloop(session: pytest.Session) -> object:
     evaluation = existing_evaluation(session.config)
     if evaluation is not None and evaluation.has_work and not session.config.option.collectonly:
         progress = ProgressLine.for_config(session.config, evaluation.settings.progress)
-        evaluation.run(progress)
+        maxfail = session.config.option.maxfail or 0
+        stop = selection.stop_after_failures(maxfail) if maxfail > 0 else None
+        evaluation.run(progress, stop)
         if progress is not None:
             progress.finish()
         if evaluation.failure is not None:  # say it once, not once per case

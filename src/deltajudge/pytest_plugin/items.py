@@ -64,6 +64,8 @@ class CaseItem(pytest.Item):
         if evaluation.failure is not None:
             raise CaseFailed(evaluation.failure.__str__())
         result = evaluation.case_result(self.loaded.path, self.case.id)
+        if result is None and evaluation.stopped:
+            pytest.skip("not evaluated: -x/--maxfail stopped the run once enough cases failed")
         if result is None:
             raise CaseFailed("the engine produced no result for this case")
         for alias, grades in result.grades.items():

@@ -13,7 +13,9 @@ import pytest
 from deltajudge.pytest_plugin.items import CaseItem, GateItem
 
 if TYPE_CHECKING:
+    from deltajudge.engine import StopWhen
     from deltajudge.pipeline import Evaluation
+    from deltajudge.results import CaseResult, RubricRun
 
 #: The subset ``--dj-limit`` draws is the same on every run, so two limited runs compare.
 LIMIT_SEED = 20261201
@@ -54,3 +56,18 @@ def select(evaluation: Evaluation, items: Sequence[pytest.Item]) -> None:
         len(by_rubric.get(path, [])) < len(loaded.cases)
         for path, loaded in evaluation.rubrics.items()
     )
+
+
+def stop_after_failures(maxfail: int) -> StopWhen:
+    """pytest's ``-x``/``--maxfail N`` for the engine: once N evaluated cases fail their
+    case check, start no new case, so a broken endpoint or prompt costs N cases, not all."""
+    from deltajudge.gating.case_check import case_problems
+
+    failed = 0
+
+    def stop(run: RubricRun, result: CaseResult) -> bool:
+        nonlocal failed
+        failed += bool(case_problems(result, run.loaded.rubric))
+        return failed >= maxfail
+
+    return stop
