@@ -374,15 +374,15 @@ def test_a_config_elsewhere_keeps_reports_and_cache_in_the_project(
 def test_a_missing_alias_is_hinted_in_the_run_commands_spelling(project: Project) -> None:
     _project(project)
     rubric = project.path / "rubrics" / "demo.yaml"
-    rubric.write_text(rubric.read_text().replace("model: judge", "model: gpt-4.1"))
+    rubric.write_text(rubric.read_text().replace("model: judge", "model: judge.v2"))
 
     result = _cli_run(project, "--no-progress")
 
     result.stdout.fnmatch_lines(
         [
-            "*rubrics/demo.yaml:7:5: model alias 'gpt-4.1' is not configured*",
+            "*rubrics/demo.yaml:7:5: model alias 'judge.v2' is not configured*",
             'Hint: add [[]models."gpt-4.1"[]] with model = "..." to */deltajudge.toml, '
-            "or pass --model gpt-4.1=MODEL_ID",
+            "or pass --model judge.v2=MODEL_ID",
         ]
     )
     assert project.server.count() == 0

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
 
-from conftest import Project, judge_json
+from conftest import QUIET_PLUGINS, Project, judge_json
 from deltajudge.errors import CallError, EndpointDown
 from deltajudge.generation.health import AdaptiveLimit, Breaker, call_with_retries
+from deltajudge.interrupt import STOP_GRACE_S
 from deltajudge.testing import Reply, Rule, ScriptedServer
 
 BAD_BODIES = [
@@ -231,3 +235,51 @@ def test_shared_url_limit_does_not_depend_on_who_asks_first(project: Project) ->
 
     assert asyncio.run(ceilings([slow, fast])) == [64, 64]
     assert asyncio.run(ceilings([fast, slow])) == [64, 64]
+
+
+# -- Ctrl-C and SIGTERM ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_writes_an_incomplete_report_and_exits_quickly(
+    project: Project, sig: signal.Signals, code: int
+) -> None:
+    project.server.set_rules([Rule(model="cand-m", reply=Reply(delay_s=0.5)), *_judge_all()])
+    project.write(rows=_rows(200), config_extra="concurrency = 4")
+    session = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "rubrics", "-q", *QUIET_PLUGINS, "--dj-no-progress"],
+        cwd=project.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not project.requests():
+            assert time.monotonic() < deadline, "the run never started"
+            time.sleep(0.02)
+        while len(project.requests()) < 8:  # the run is under way
+            time.sleep(0.02)
+        session.send_signal(sig)
+        sent = time.monotonic()
+        seen, last_new = len(project.requests()), sent
+        while session.poll() is None and time.monotonic() - sent < 30:
+            if (count := len(project.requests())) > seen:
+                seen, last_new = count, time.monotonic()
+            time.sleep(0.02)
+        output, _ = session.communicate(timeout=30)
+        took = time.monotonic() - sent
+    finally:
+        if session.poll() is None:
+            session.kill()
+            session.wait(timeout=10)
+    text = output.decode(errors="replace")
+    assert session.returncode == code, text[-3000:]
+    report = project.report()
+    assert last_new - sent < STOP_GRACE_S + 0.5, "requests were still sent after the grace"
+    # about 3 s in all on an idle machine (README); room here for a loaded CI machine
+    assert took < 30, f"{took:.1f} s from the signal to the exit"
+    assert "Task exception was never retrieved" not in text and "client has been closed" not in text
+    assert text.count(f"{sig.name} received") == 1
+    note = report["notes"][0]
+    assert note.startswith(f"INCOMPLETE: interrupted by {sig.name}") and "not run" in note
+    assert "demo::q199" in note or "more" in note

@@ -23,6 +23,7 @@ from deltajudge.generation.cache import ResponseCache
 from deltajudge.generation.caller import Caller, LocalStart
 from deltajudge.generation.local_process import cpu_count
 from deltajudge.generation.request import ModelRequest
+from deltajudge.interrupt import Stop
 from deltajudge.judging.graders import GraderFn, PairGraderFn, build_grader, build_pair_grader
 from deltajudge.judging.model_graders import score_model
 from deltajudge.judging.rubric import PairwiseGrader, Rubric, ScoreModelGrader
@@ -65,8 +66,9 @@ async def execute(
         if not settings.offline and any(m.provider == "local" for m in models.values()):
             local = LocalStarter(cleanup, models)
         caller = Caller(models, settings, cache, start_local=local)
+        stop = Stop()
         try:
-            await _run_all(runs, caller, progress, stop_when)
+            await stop.run(_run_all(runs, caller, progress, stop, stop_when))
         finally:
             await caller.aclose()
         hits = cache.hits if cache else 0
@@ -79,6 +81,8 @@ async def execute(
         calls=caller.calls,
         cache_hits=hits,
         notes=caller.notes(),
+        interrupted=stop.signal.name if stop.signal is not None else None,
+        exit_code=stop.exit_code,
     )
 
 
@@ -152,6 +156,7 @@ async def _run_all(
     runs: list[RubricRun],
     caller: Caller,
     progress: Progress | None,
+    stop: Stop,
     stop_when: StopWhen | None = None,
 ) -> None:
     total = sum(len(run.selected) for run in runs)
@@ -186,13 +191,15 @@ async def _run_all(
 
     async def worker() -> None:
         for run, graders, case in work:  # workers share one generator: each case once
-            if state["stopped"]:
+            if stop.requested or state["stopped"]:
                 return
             await one(run, graders, case)
 
     # Enough cases in flight to keep every endpoint's requests busy, but not all 10,000
     # at once: each waiting case holds its coroutines and request bodies in memory.
     await asyncio.gather(*(worker() for _ in range(min(total, caller.cases_in_flight()))))
+    if stop.requested:
+        return
     await asyncio.gather(
         *(measure_noise(run, caller) for run in runs if run.loaded.rubric.noise_check)
     )
@@ -243,7 +250,10 @@ async def _pair(
 
 async def _generate(caller: Caller, alias: str, case: Case) -> Sample:
     request = ModelRequest(
-        alias=alias, purpose="generate", messages=tuple(m.as_dict() for m in case.messages)
+        alias=alias,
+        purpose="generate",
+        messages=tuple(m.as_dict() for m in case.messages),
+        case_id=case.id,
     )
     try:
         answer = await caller.call(request)

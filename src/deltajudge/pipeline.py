@@ -210,9 +210,28 @@ class Evaluation:
         assert self.results is not None
         judges = set().union(*(r.loaded.rubric.judge_aliases() for r in self.results.rubrics))
         notes = list(self.results.notes)  # endpoints that went down or throttled, said once
+        if self.results.interrupted is not None:
+            notes.insert(0, self._incomplete_note())
         if any(self.results.models[j].provider == "local" for j in judges):
             notes.append(EMBEDDED_JUDGE_NOTE)
         return notes
+
+    def _incomplete_note(self) -> str:
+        assert self.results is not None
+        missing = [
+            f"{run.name}::{case.id}"
+            for run in self.results.rubrics
+            for case in run.selected
+            if case.id not in run.cases
+        ]
+        listed = ", ".join(missing[:20]) + (
+            f" and {len(missing) - 20} more" if len(missing) > 20 else ""
+        )
+        return (
+            f"INCOMPLETE: interrupted by {self.results.interrupted}; {len(missing)} selected "
+            f"cases were not run{': ' + listed if missing else ''}. Rerun to finish: answers "
+            "already received are cached."
+        )
 
     def _figures_cache(self) -> ResponseCache | None:
         if not self.settings.cache:

@@ -63,6 +63,10 @@ class RunResults:
     cache_hits: int = 0
     #: What the run must say once about its endpoints (one went down; 429s throttled one).
     notes: list[str] = field(default_factory=list)
+    #: The signal that stopped the run early (``SIGINT``, ``SIGTERM``), and the exit code
+    #: the session should end with (130, 143); None and 0 for a run that finished.
+    interrupted: str | None = None
+    exit_code: int = 0
 
 
 @dataclass(frozen=True)

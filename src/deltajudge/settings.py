@@ -30,7 +30,7 @@ from deltajudge.constants import (
 from deltajudge.errors import ConfigError
 
 Api = Literal["chat", "responses", "completions"]
-Provider = Literal["openai", "azure", "local"]
+Provider = Literal["openai", "azure", "local", "recorded"]
 
 
 class _Strict(BaseModel):
@@ -73,6 +73,18 @@ class ModelConfig(_Strict):
     n_threads: int | None = Field(default=None, ge=1)
     chat_format: str | None = None
     local: LocalOverrides | None = None
+    #: `provider: recorded`: the recording (``deltajudge record``) that answers for it.
+    path: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recorded_needs_a_path(cls, data: Any) -> Any:
+        """A recorded alias names its file; its model id is in the recording."""
+        if isinstance(data, dict) and data.get("provider") == "recorded":
+            if not data.get("path"):
+                raise ValueError("provider recorded needs `path`: the recording to answer from")
+            data = {"model": f"recorded:{data['path']}", **data}
+        return data
 
 
 class Settings(_Strict):

@@ -87,6 +87,15 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+def all_commands() -> dict[str, Command]:
+    """`COMMANDS` and the data/evals commands of `deltajudge.cli.commands`, imported only
+    when a command other than ``run`` is parsed, so ``deltajudge run`` starts quickly."""
+    from deltajudge.cli.commands import COMMANDS as MORE
+
+    more = {name: Command(text, args, handle) for name, (text, args, handle) in MORE.items()}
+    return {**COMMANDS, **more}
+
+
 def _run_parser() -> argparse.ArgumentParser:
     from deltajudge.pytest_plugin.options import OPTIONS
 
@@ -109,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"deltajudge {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("run", help="run rubric files as pytest tests (pytest options work)")
-    for name, command in COMMANDS.items():
+    for name, command in all_commands().items():
         command.arguments(commands.add_parser(name, help=command.help))
     return parser
 
@@ -178,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args and args[0] == "run":
             return run(args[1:])
         ns = _parser().parse_args(args)
-        return COMMANDS[ns.command].handle(ns)
+        return all_commands()[ns.command].handle(ns)
     except DeltajudgeError as exc:
         print(f"deltajudge: {exc}", file=sys.stderr)
         return 2

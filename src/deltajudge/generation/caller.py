@@ -91,11 +91,14 @@ class Caller:
         self._watchers: list[asyncio.Task[None]] = []
 
     async def aclose(self) -> None:
-        for watcher in self._watchers:
-            watcher.cancel()
-        for watcher in self._watchers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+        """Stop what is still running (an interrupted run leaves calls in flight) before the
+        clients close, so no task outlives them to fail with "client has been closed"."""
+        pending: list[asyncio.Future[Any]] = [*self._watchers, *self._inflight.values()]
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if self._endpoints is not None:
             await self._endpoints.aclose()
 
@@ -113,6 +116,10 @@ class Caller:
         """
         alias = request.alias
         config = self.models[alias]
+        if config.provider == "recorded":  # answers from a file: no endpoint, no cache
+            from deltajudge.generation.recorded import answer_from_recording
+
+            return answer_from_recording(config, request)
         payload = self._payload(config, request)
         table: Table = "generations" if request.purpose == "generate" else "judgments"
         key = cache_key(answerer(config), config.api, config.model, payload)

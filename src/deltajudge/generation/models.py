@@ -6,6 +6,7 @@ before the first paid request, not after half a run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def resolve_models(
     """
     resolved: dict[str, ModelConfig] = {}
     for alias in sorted(set(aliases)):
-        config = settings.models.get(alias)
+        config = settings.models.get(alias) or literal_model(alias)
         if config is None:
             known = ", ".join(sorted(settings.models)) or "none"
             raise ConfigError(
@@ -43,6 +44,17 @@ def resolve_models(
             )
         resolved[alias] = _effective(alias, config, settings, environ) if need_keys else config
     return resolved
+
+
+#: Unconfigured "aliases" that are OpenAI model ids, as a grader pasted from OpenAI's
+#: evals names its judge (``model: o3-mini``). Alias typos (``candidat``) do not match.
+_OPENAI_MODEL_ID = re.compile(r"^(gpt-|o[1-9]|chatgpt-|text-embedding-|ft:)[\w.:\-]*$")
+
+
+def literal_model(alias: str) -> ModelConfig | None:
+    """A literal OpenAI model id used where an alias is expected: that model, default
+    endpoint and key (or the embedded model under ``local_fallback``)."""
+    return ModelConfig(model=alias) if _OPENAI_MODEL_ID.match(alias) else None
 
 
 def needs_fallback(config: ModelConfig, environ: Mapping[str, str]) -> bool:
@@ -58,6 +70,15 @@ def _effective(
     alias: str, config: ModelConfig, settings: Settings, environ: Mapping[str, str]
 ) -> ModelConfig:
     if settings.offline:
+        return config
+    if config.provider == "recorded":
+        assert config.path is not None
+        if not Path(config.path).is_file():
+            raise ConfigError(
+                f"model alias {alias!r}: recording not found: {config.path}",
+                hint=f"record the model first (deltajudge record ALIAS --rubric RUBRIC --out "
+                f"{config.path}), or fix models.{alias}.path",
+            )
         return config
     if settings.local_fallback and needs_fallback(config, environ):
         return _as_local(config)

@@ -32,6 +32,8 @@ class ModelRequest:
     extra_params: dict[str, Any] = field(default_factory=dict)
     #: Anything else that must change the cache key, e.g. a grader definition's hash.
     cache_tag: str = ""
+    #: The case asked (not part of the cache key): a recording answers by case id.
+    case_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ class MessageTemplate(_Strict):
 
 
 class _GraderBase(_Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    #: Criteria names from OpenAI evals have spaces ("Good Vibes Grader"): any one line.
+    name: str = Field(min_length=1, pattern=r"^\S(?:[^\n]*\S)?$")
 
     def definition_hash(self) -> str:
         """Part of a judgment's cache key: editing the grader re-judges, nothing else does."""

@@ -91,6 +91,8 @@ def pytest_runtestloop(session: pytest.Session) -> object:
             progress.finish()
         if evaluation.failure is not None:  # say it once, not once per case
             session.shouldfail = "deltajudge could not run the evaluation (see the failure above)"
+        if evaluation.results is not None and evaluation.results.interrupted:
+            session.shouldstop = f"deltajudge: interrupted by {evaluation.results.interrupted}"
     return (yield)
 
 
@@ -100,6 +102,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     directory = session.config.rootpath / report_dir(session.config)
     session.config.stash[_PATHS] = [str(p) for p in evaluation.write_reports(directory)]
+    if evaluation.results is not None and evaluation.results.exit_code:
+        session.exitstatus = evaluation.results.exit_code  # 130 after Ctrl-C, 143 after SIGTERM
 
 
 _PATHS = pytest.StashKey[list[str]]()

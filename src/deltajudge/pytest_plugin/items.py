@@ -67,6 +67,9 @@ class CaseItem(pytest.Item):
         if result is None and evaluation.stopped:
             pytest.skip("not evaluated: -x/--maxfail stopped the run once enough cases failed")
         if result is None:
+            stopped = evaluation.results.interrupted if evaluation.results else None
+            if stopped:
+                raise CaseFailed(f"not run: the run was interrupted by {stopped}")
             raise CaseFailed("the engine produced no result for this case")
         for alias, grades in result.grades.items():
             for grader, grade in grades.items():

@@ -1,0 +1,190 @@
+"""Recordings: a model's answers kept as a file, so a retiring fine-tune stays a baseline.
+
+OpenAI shuts down gpt-4o/4.1 fine-tunes on 2027-01-14. ``deltajudge record`` asks the
+fine-tune every prompt of a rubric now and writes one JSON line per answer: case id,
+a hash of the input, the answer, the model id, its sampling parameters and when. Later
+an alias with ``provider = "recorded"`` and ``path = "recordings/x.jsonl"`` answers
+from that file and never calls an API, and the replacement is gated against it.
+
+A recording answers only the prompts it holds: a case it lacks, or one whose prompt
+changed since (its input hash differs), is a generation error on that case that names it,
+never another case's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from deltajudge.cases import Case
+from deltajudge.errors import CallError, ConfigError, GenerationError
+from deltajudge.generation.caller import Caller
+from deltajudge.generation.request import CallResult, ModelRequest, Usage
+from deltajudge.settings import ModelConfig
+
+#: Written on every line, so a recording can be read (and merged) line by line.
+FORMAT_VERSION = 1
+
+
+def input_hash(messages: Sequence[dict[str, str]]) -> str:
+    """What the model was asked, as a hash: a changed prompt must not get the old answer."""
+    canonical = json.dumps(list(messages), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class RecordedAnswer:
+    case_id: str
+    input_hash: str
+    sample: int
+    answer: str
+    alias: str
+    model: str
+    params: dict[str, Any] = field(default_factory=dict)
+    system: str | None = None
+    usage: tuple[int, int] = (0, 0)
+    recorded_at: str = ""
+    rubric: str = ""
+    format: int = FORMAT_VERSION
+
+    def to_line(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+
+class Recording:
+    """A recording file, indexed by case id and by input hash."""
+
+    def __init__(self, path: Path, answers: list[RecordedAnswer]) -> None:
+        self.path = path
+        self.by_case: dict[str, list[RecordedAnswer]] = {}
+        self.by_hash: dict[str, list[RecordedAnswer]] = {}
+        for answer in sorted(answers, key=lambda a: a.sample):
+            self.by_case.setdefault(answer.case_id, []).append(answer)
+            self.by_hash.setdefault(answer.input_hash, []).append(answer)
+
+    @classmethod
+    def load(cls, path: Path) -> Recording:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            raise ConfigError(
+                "recording not found",
+                path=path,
+                hint="make one with: deltajudge record ALIAS --rubric R --out PATH",
+            ) from None
+        answers = []
+        for number, line in enumerate(lines, start=1):
+            if line.strip():
+                answers.append(_parse_line(line, path, number))
+        return cls(path, answers)
+
+    def answer(
+        self, case_id: str, messages: Sequence[dict[str, str]], sample: int
+    ) -> RecordedAnswer:
+        """The recorded answer to this case, or `GenerationError` saying why there is none."""
+        digest = input_hash(messages)
+        if case_id:
+            recorded = self.by_case.get(case_id)
+            if recorded is None:
+                raise GenerationError(
+                    f"case {case_id!r} is not in the recording {self.path} "
+                    f"({len(self.by_case)} cases recorded)"
+                )
+            if recorded[0].input_hash != digest:
+                raise GenerationError(
+                    f"case {case_id!r}: its prompt changed since it was recorded in {self.path} "
+                    f"(input hash {recorded[0].input_hash[:12]} recorded, {digest[:12]} now)"
+                )
+        else:
+            recorded = self.by_hash.get(digest)
+            if recorded is None:
+                raise GenerationError(f"no answer to this prompt in the recording {self.path}")
+        return recorded[sample % len(recorded)]
+
+
+def _parse_line(line: str, path: Path, number: int) -> RecordedAnswer:
+    try:
+        data = json.loads(line)
+        data["usage"] = tuple(data.get("usage", (0, 0)))
+        return RecordedAnswer(**data)
+    except (json.JSONDecodeError, TypeError, AttributeError) as exc:
+        raise ConfigError(
+            f"not a recording line ({exc})",
+            path=path,
+            line=number,
+            hint="recordings are written by `deltajudge record`",
+        ) from None
+
+
+@lru_cache(maxsize=16)
+def _load(path: str, mtime_ns: int) -> Recording:
+    return Recording.load(Path(path))
+
+
+def recording_for(config: ModelConfig) -> Recording:
+    """The alias's recording, read once per file version."""
+    assert config.path is not None
+    path = Path(config.path)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return Recording.load(path)  # raises the error that names the path
+    return _load(str(path), mtime)
+
+
+def answer_from_recording(config: ModelConfig, request: ModelRequest) -> CallResult:
+    """The `Caller`'s answer for a ``provider = "recorded"`` alias: no API, no cache."""
+    answer = recording_for(config).answer(request.case_id, request.messages, request.sample_index)
+    return CallResult(text=answer.answer, usage=Usage(*answer.usage), cached=True)
+
+
+# -- recording ---------------------------------------------------------------------------------
+
+
+@dataclass
+class RecordOutcome:
+    answers: list[RecordedAnswer]
+    failures: list[tuple[str, str]]  # case id, error
+
+
+async def record(
+    caller: Caller, alias: str, cases: Sequence[Case], samples: int, rubric: str
+) -> RecordOutcome:
+    """Ask ``alias`` every case ``samples`` times, all at once within its endpoint limit."""
+    config = caller.models[alias]
+    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+    async def one(case: Case, sample: int) -> RecordedAnswer | tuple[str, str]:
+        messages = tuple(m.as_dict() for m in case.messages)
+        request = ModelRequest(
+            alias=alias, purpose="generate", messages=messages, sample_index=sample
+        )
+        try:
+            result = await caller.call(request)
+        except CallError as exc:
+            return case.id, str(exc)
+        return RecordedAnswer(
+            case_id=case.id,
+            input_hash=input_hash(messages),
+            sample=sample,
+            answer=result.text,
+            alias=alias,
+            model=config.model,
+            params=dict(config.params),
+            system=config.system,
+            usage=(result.usage.prompt_tokens, result.usage.completion_tokens),
+            recorded_at=stamp,
+            rubric=rubric,
+        )
+
+    done = await asyncio.gather(*(one(c, s) for c in cases for s in range(samples)))
+    answers = [d for d in done if isinstance(d, RecordedAnswer)]
+    failures = [d for d in done if not isinstance(d, RecordedAnswer)]
+    return RecordOutcome(answers, failures)
