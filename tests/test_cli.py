@@ -381,7 +381,7 @@ def test_a_missing_alias_is_hinted_in_the_run_commands_spelling(project: Project
     result.stdout.fnmatch_lines(
         [
             "*rubrics/demo.yaml:7:5: model alias 'judge.v2' is not configured*",
-            'Hint: add [[]models."gpt-4.1"[]] with model = "..." to */deltajudge.toml, '
+            'Hint: add [[]models."judge.v2"[]] with model = "..." to */deltajudge.toml, '
             "or pass --model judge.v2=MODEL_ID",
         ]
     )
