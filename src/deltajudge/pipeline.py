@@ -119,7 +119,8 @@ class Evaluation:
             self.failure = exc
             return
         evaluated = sum(len(run.cases) for run in self.results.rubrics)
-        if evaluated < sum(len(run.selected) for run in self.results.rubrics):
+        selected = sum(len(run.selected) for run in self.results.rubrics)
+        if evaluated < selected and not self.results.interrupted:  # Ctrl-C: INCOMPLETE
             self.partial = self.stopped = True  # stopped early (-x): not a full run
         self._conclude()
 
