@@ -322,3 +322,17 @@ def test_a_json_file_that_is_not_json_lines_says_so(
     assert error.line == 1 and message in error.message
     assert error.hint is not None and "one JSON object per line" in error.hint
     assert hint in error.hint
+
+
+def test_multi_turn_rows_that_share_a_first_turn_get_distinct_ids(tmp_path: Path) -> None:
+    later = "Now rewrite it so that every line rhymes with the one before, in"
+    cases = load_dataset(
+        _write(
+            tmp_path,
+            {"turns": ["Write a haiku about rain.", later + " English."]},
+            {"turns": ["Write a haiku about rain.", later + " French."]},
+        )
+    )
+
+    slug = "now-rewrite-it-so-that-every-line-rhymes"
+    assert [c.id for c in cases] == [slug, f"{slug}-line2"]  # not a duplicate: other turns

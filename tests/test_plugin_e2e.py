@@ -139,27 +139,29 @@ def test_the_installed_plugin_runs_in_a_fresh_process(project: Project) -> None:
 # -- reading the judge ------------------------------------------------------------------
 
 
-def test_judge_answers_without_structured_output_are_still_read(project: Project) -> None:
+def test_a_json_judge_must_answer_one_object_and_a_text_contract_reads_its_format(
+    project: Project,
+) -> None:
+    # The JSON contract reads one JSON object: prose around it is unreadable, never
+    # searched for an object (a quoted answer's {"score": 10} would be found there).
     project.server.set_rules(
         [
-            Rule(judge=True, contains="[base-m]", reply=Reply(text="Polite enough.\nScore: 3")),
-            Rule(
-                judge=True,
-                contains="[cand-m]",
-                reply=Reply(text='My verdict: {"reasoning": "crisp", "score": 2} - done.'),
-            ),
+            Rule(judge=True, contains="[base-m]", reply=Reply(text='Fine: {"score": 3} done.')),
+            Rule(judge=True, contains="[cand-m]", reply=judge_json(2, "crisp")),
         ]
     )
     project.write()
 
-    project.run().assert_outcomes(passed=3)
+    project.run().assert_outcomes(failed=3)
 
     case = _case(project.rubric_report(), "case-1")
-    assert _sample(case, "base")["scores"] == {"quality": 3.0}
-    assert "Polite enough." in _sample(case, "base")["reasoning"]["quality"]
+    assert _sample(case, "base")["scores"] == {"quality": None}
+    assert (
+        'expected one JSON object with "score" and nothing else'
+        in (_sample(case, "base")["grade_errors"]["quality"])
+    )
     assert _sample(case, "cand")["scores"] == {"quality": 2.0}
-    assert _sample(case, "cand")["reasoning"] == {"quality": "crisp"}
-    assert project.server.count() == 12  # read on the first try: no retry
+    assert _sample(case, "cand")["raw"] == {"quality": '{"reasoning": "crisp", "score": 2}'}
 
 
 def test_unusable_judge_answers_fail_the_case_with_a_null_score(project: Project) -> None:
@@ -175,14 +177,18 @@ def test_unusable_judge_answers_fail_the_case_with_a_null_score(project: Project
 
     result.assert_outcomes(passed=1, failed=2)
     out = result.stdout.str()
-    assert "cand/quality: no usable score after 3 tries: score 7 is outside the range [0, 4]" in out
-    assert "base/quality: no usable score after 3 tries: judge gave no score" in out
+    assert "cand/quality: no usable verdict after 2 tries: score 7 is outside the range" in out
+    assert "base/quality: no usable verdict after 2 tries: expected one JSON object" in out
     assert "I would rather not say." in out  # the judge's answer is shown
-    # Each bad verdict was asked 1 + 2 times; nothing else was asked twice.
-    judged = [_last_user(r.body) for r in project.requests(judge=True)]
-    assert sum(CAND_2 in text for text in judged) == 3
-    assert sum(BASE_3 in text for text in judged) == 3
-    assert len(judged) == 4 + 3 + 3
+    # A deterministic judge is re-asked once, with a follow-up message saying what was
+    # wrong (the same request again would get the same reply); nothing else twice.
+    judged = [r.body["messages"] for r in project.requests(judge=True)]
+    follow_ups = [m for m in judged if len(m) == 4]
+    assert len(follow_ups) == 2 and len(judged) == 6 + 2
+    for messages in follow_ups:
+        assert messages[2]["role"] == "assistant"
+        assert "could not be read" in messages[3]["content"]
+    assert project.report()["calls"] == len(project.requests())
 
     rubric = project.rubric_report()
     cand = _sample(_case(rubric, "case-2"), "cand")
@@ -191,7 +197,7 @@ def test_unusable_judge_answers_fail_the_case_with_a_null_score(project: Project
     assert any("outside the range" in e for e in _case(rubric, "case-2")["errors"])
     base = _sample(_case(rubric, "case-3"), "base")
     assert base["scores"] == {"quality": None}
-    assert "judge gave no score" in base["grade_errors"]["quality"]
+    assert base["raw"] == {"quality": "I would rather not say."}
     # An error is left out of the figures, never averaged in as a zero.
     figures = rubric["models"]["cand"]["graders"]["quality"]
     assert (figures["n"], figures["errors"], figures["mean"]) == (2, 1, 3.0)

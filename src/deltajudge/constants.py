@@ -26,8 +26,9 @@ DEFAULT_CONNECT_TIMEOUT_S = 10.0
 #: `generation.health` (the SDK's own are off), honouring Retry-After with jitter.
 DEFAULT_MAX_RETRIES = 4
 
-#: Extra attempts when a judge answers but gives no usable score.
-JUDGE_PARSE_RETRIES = 2
+#: Re-asks of a judge reply with no usable verdict, unless a grader's ``output.retries``
+#: says otherwise; each re-ask differs from the first ask (see judging/asking.py).
+JUDGE_PARSE_RETRIES = 1
 
 #: Environment variable that holds the API key unless a model says otherwise.
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"

@@ -22,11 +22,12 @@ from deltajudge.errors import CallError
 from deltajudge.generation.cache import ResponseCache
 from deltajudge.generation.caller import Caller, LocalStart
 from deltajudge.generation.local_process import cpu_count
-from deltajudge.generation.request import ModelRequest
+from deltajudge.generation.request import CallResult, ModelRequest
 from deltajudge.interrupt import Stop
 from deltajudge.judging.graders import GraderFn, PairGraderFn, build_grader, build_pair_grader
 from deltajudge.judging.model_graders import score_model
 from deltajudge.judging.rubric import PairwiseGrader, Rubric, ScoreModelGrader
+from deltajudge.judging.templates import applies
 from deltajudge.judging.types import Grade, Sample
 from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage
 from deltajudge.settings import ModelConfig, Settings
@@ -75,13 +76,13 @@ async def execute(
     return RunResults(
         rubrics=runs,
         models=caller.models,
-        tokens=_tokens(caller),
+        tokens=_tokens(caller, settings),
         started_at=started,
         duration_s=time.time() - started,
         calls=caller.calls,
         cache_hits=hits,
         notes=caller.notes(),
-        interrupted=stop.signal.name if stop.signal is not None else None,
+        interrupted=stop.reason,
         exit_code=stop.exit_code,
     )
 
@@ -120,16 +121,20 @@ class LocalStarter:
         return LocalStart(started, lambda: self._pool.exit_report(base_url))
 
 
-def _tokens(caller: Caller) -> dict[str, TokenUsage]:
+def _tokens(caller: Caller, settings: Settings) -> dict[str, TokenUsage]:
+    from deltajudge.generation.pricing import price_for
+
     out: dict[str, TokenUsage] = {}
-    for alias in caller.models:
+    for alias, config in caller.models.items():
         spent = caller.tokens.spent.get(alias, [0, 0, 0])
         cached = caller.tokens.cached.get(alias, [0, 0, 0])
+        price = price_for(config, settings)
         out[alias] = TokenUsage(
             prompt_tokens=spent[0],
             completion_tokens=spent[1],
             calls=spent[2],
             cached_calls=cached[2],
+            cost_usd=None if price is None else round(price.of(spent[0], spent[1]), 6),
         )
     return out
 
@@ -191,6 +196,9 @@ async def _run_all(
 
     async def worker() -> None:
         for run, graders, case in work:  # workers share one generator: each case once
+            if caller.over_budget():
+                cap = caller.spent_usd
+                stop.cut_short(f"the spending cap (max_cost) was reached: ${cap:.4f} spent")
             if stop.requested or state["stopped"]:
                 return
             await one(run, graders, case)
@@ -219,19 +227,16 @@ async def _evaluate_case(
     async def for_model(alias: str) -> None:
         sample = await answers[alias]
         result.samples[alias] = sample
-        names = list(graders.single)
-        if alias != rubric.baseline:
-            names += list(graders.pairs)
+        routed = {g.name for g in rubric.graders if applies(g.when, case)}  # `when`
+        single = [n for n in graders.single if n in routed]
+        pairs = [n for n in graders.pairs if n in routed] if alias != rubric.baseline else []
+        names = single + pairs
         if sample.error is not None:
             skipped = Grade(error=f"not graded: {alias} produced no answer")
             result.grades[alias] = dict.fromkeys(names, skipped)
             return
-        jobs = [_safe_grade(graders.single[n](case, sample)) for n in graders.single]
-        if alias != rubric.baseline:
-            jobs += [
-                _pair(graders.pairs[n], case, answers[rubric.baseline], sample)
-                for n in graders.pairs
-            ]
+        jobs = [_safe_grade(graders.single[n](case, sample)) for n in single]
+        jobs += [_pair(graders.pairs[n], case, answers[rubric.baseline], sample) for n in pairs]
         grades = await asyncio.gather(*jobs)
         result.grades[alias] = dict(zip(names, grades, strict=True))
 
@@ -249,22 +254,29 @@ async def _pair(
 
 
 async def _generate(caller: Caller, alias: str, case: Case) -> Sample:
-    request = ModelRequest(
-        alias=alias,
-        purpose="generate",
-        messages=tuple(m.as_dict() for m in case.messages),
-        case_id=case.id,
-    )
-    try:
-        answer = await caller.call(request)
-    except CallError as exc:
-        return Sample(alias=alias, error=str(exc))
+    """One answer per user turn, in order: a later turn is sent with the answers before it.
+    A recording answers the first turn by case id; later turns by their whole prompt."""
+    answers: list[CallResult] = []
+    for turn in range(len(case.turns)):
+        messages = case.conversation(tuple(a.text for a in answers))
+        request = ModelRequest(
+            alias=alias,
+            purpose="generate",
+            messages=tuple(m.as_dict() for m in messages),
+            case_id=case.id if turn == 0 else "",
+        )
+        try:
+            answers.append(await caller.call(request))
+        except CallError as exc:
+            where = f"turn {turn + 1}: " if case.followups else ""
+            return Sample(alias=alias, error=f"{where}{exc}")
     return Sample(
         alias=alias,
-        output_text=answer.text,
-        prompt_tokens=answer.usage.prompt_tokens,
-        completion_tokens=answer.usage.completion_tokens,
-        cached=answer.cached,
+        output_text=answers[-1].text,
+        prompt_tokens=sum(a.usage.prompt_tokens for a in answers),
+        completion_tokens=sum(a.usage.completion_tokens for a in answers),
+        cached=all(a.cached for a in answers),
+        turns=tuple(a.text for a in answers) if case.followups else (),
     )
 
 

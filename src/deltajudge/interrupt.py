@@ -22,20 +22,30 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Stop:
-    """Whether the run was asked to stop, and by which signal."""
+    """Whether the run was asked to stop, by which signal, or why (a spending cap)."""
 
     def __init__(self) -> None:
         self.signal: signal.Signals | None = None
+        #: Why the run stopped early, in words for the report; None while it runs on.
+        self.reason: str | None = None
         self._task: asyncio.Task[Any] | None = None
 
     @property
     def requested(self) -> bool:
-        return self.signal is not None
+        return self.reason is not None
 
     @property
     def exit_code(self) -> int:
-        """The shell's convention: 128 + the signal number (130 for Ctrl-C)."""
-        return 128 + int(self.signal) if self.signal is not None else 0
+        """The shell's convention: 128 + the signal number (130 for Ctrl-C); 1 for a run
+        cut short for another reason (it is incomplete, so it cannot pass)."""
+        if self.signal is not None:
+            return 128 + int(self.signal)
+        return 1 if self.requested else 0
+
+    def cut_short(self, reason: str) -> None:
+        """Start no new case (the cases under way finish): a spending cap was reached."""
+        if self.reason is None:
+            self.reason = reason
 
     async def run(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` until it ends, or until a signal's grace period is over."""
@@ -50,10 +60,11 @@ class Stop:
 
     def _received(self, sig: signal.Signals) -> None:
         assert self._task is not None
-        if self.requested:  # the second one: no more waiting
+        if self.signal is not None:  # the second one: no more waiting
             self._task.cancel()
             return
         self.signal = sig
+        self.reason = sig.name
         print(
             f"\ndeltajudge: {sig.name} received: finishing the calls in flight "
             f"(up to {STOP_GRACE_S:g} s), then writing an incomplete report",

@@ -50,6 +50,8 @@ class TokenUsage:
     completion_tokens: int = 0
     calls: int = 0
     cached_calls: int = 0
+    #: USD for the calls made (cached ones are free); None when the price is unknown.
+    cost_usd: float | None = None
 
 
 @dataclass

@@ -48,6 +48,13 @@ class LocalOverrides(_Strict):
     params: dict[str, Any] | None = None
 
 
+class PriceConfig(_Strict):
+    """USD per million tokens, for a model the built-in price table does not know."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
 class ModelConfig(_Strict):
     """One named model alias, as `[tool.deltajudge.models.<alias>]` spells it."""
 
@@ -73,6 +80,8 @@ class ModelConfig(_Strict):
     n_threads: int | None = Field(default=None, ge=1)
     chat_format: str | None = None
     local: LocalOverrides | None = None
+    #: Overrides the price table for this alias (USD per million tokens).
+    price: PriceConfig | None = None
     #: `provider: recorded`: the recording (``deltajudge record``) that answers for it.
     path: str | None = None
 
@@ -101,6 +110,10 @@ class Settings(_Strict):
     connect_timeout_s: float = Field(default=DEFAULT_CONNECT_TIMEOUT_S, gt=0)
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0, le=20)
     transport: Literal["httpx", "aiohttp"] = "aiohttp"
+    #: Model id -> price, added to (and overriding) the built-in price table.
+    prices: dict[str, PriceConfig] = Field(default_factory=dict)
+    #: Stop starting new cases once this many USD have been spent (cached calls are free).
+    max_cost: float | None = Field(default=None, gt=0)
     #: Use the embedded local model for aliases with no endpoint when their key is unset.
     local_fallback: bool = False
     progress: bool = True

@@ -33,14 +33,33 @@ class Case:
     rejected: str | None = None
     source: Path | None = field(default=None, compare=False)
     line: int | None = field(default=None, compare=False)
+    #: A multi-turn case's later user turns: each is sent after the model's answer to
+    #: the one before, so the model sees its own answers, as in MT-Bench's second turn.
+    followups: tuple[str, ...] = ()
 
     @property
     def prompt(self) -> str:
         """The last user turn: what a reader of the report wants to see first."""
+        if self.followups:
+            return self.followups[-1]
         for message in reversed(self.messages):
             if message.role == "user":
                 return message.content
         return self.messages[-1].content if self.messages else ""
+
+    @property
+    def turns(self) -> tuple[str, ...]:
+        """Every user turn the model answers, in order (one for a single-turn case)."""
+        first = next((m.content for m in reversed(self.messages) if m.role == "user"), "")
+        return (first, *self.followups)
+
+    def conversation(self, answers: tuple[str, ...]) -> tuple[Message, ...]:
+        """What the model is sent for turn ``len(answers) + 1``: the case's messages, then
+        each earlier answer followed by the next user turn."""
+        out = list(self.messages)
+        for answer, turn in zip(answers, self.followups, strict=False):
+            out += [Message("assistant", answer), Message("user", turn)]
+        return tuple(out)
 
 
 def content_text(content: Any) -> str:

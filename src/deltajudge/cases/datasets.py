@@ -1,12 +1,15 @@
 """Read JSONL data sets into cases, detecting the row shape once per file.
 
-Three shapes, as OpenAI's fine-tuning guides write them:
+Four shapes: three as OpenAI's fine-tuning guides write them, and MT-Bench's turns:
 
 * preference (DPO): ``{"input": {"messages": [...]}, "preferred_output": [...],
   "non_preferred_output": [...]}``: the preferred answer is the reference;
 * chat (SFT): ``{"messages": [...]}``: the last assistant turn is the reference and is
   not sent to the model;
-* plain prompts: ``{"id"?, "input": "text"}`` or ``{"prompt": "text"}``.
+* plain prompts: ``{"id"?, "input": "text"}`` or ``{"prompt": "text"}``;
+* multi-turn (MT-Bench's question.jsonl): ``{"id"?, "turns": ["first", "second"],
+  "system"?: "...", "reference"?: [...]}``: each turn is asked after the answer to the
+  one before.
 
 Every malformed line is an error with ``path:line``; nothing is silently skipped,
 because a silently shorter test set is a different test set.
@@ -24,13 +27,14 @@ from typing import Any, Literal
 from deltajudge.cases.case import Case, Message, content_text, stable_id
 from deltajudge.errors import DatasetError
 
-Shape = Literal["preference", "chat", "prompt"]
+Shape = Literal["preference", "chat", "prompt", "turns"]
 
 _SHAPE_HELP = {
     "preference": '{"input": {"messages": [...]}, "preferred_output": [...], '
     '"non_preferred_output": [...]}',
     "chat": '{"messages": [..., {"role": "assistant", "content": "reference"}]}',
     "prompt": '{"id": "optional", "input": "text"} or {"prompt": "text"}',
+    "turns": '{"id": "optional", "turns": ["first user turn", "second user turn"]}',
 }
 
 
@@ -39,6 +43,8 @@ def detect_shape(row: dict[str, Any]) -> Shape | None:
         return "preference"
     if "messages" in row:
         return "chat"
+    if "turns" in row:
+        return "turns"
     if isinstance(row.get("input"), str) or isinstance(row.get("prompt"), str):
         return "prompt"
     return None
@@ -91,6 +97,21 @@ def _prompt(row: dict[str, Any]) -> tuple[tuple[Message, ...], str | None, str |
     return (Message("user", text),), reference if isinstance(reference, str) else None, None
 
 
+def _turns(row: dict[str, Any]) -> tuple[tuple[str, ...], tuple[Message, ...], str | None]:
+    turns = row["turns"]
+    if not isinstance(turns, list) or not turns:
+        raise ValueError("turns: expected a non-empty list of user turns (strings)")
+    for index, turn in enumerate(turns):
+        if not isinstance(turn, str) or not turn.strip():
+            raise ValueError(f"turns[{index}]: expected a non-empty string")
+    system = row.get("system")
+    if system is not None and not isinstance(system, str):
+        raise ValueError("system: expected a string")
+    messages = (*((Message("system", system),) if system else ()), Message("user", turns[0]))
+    reference = row.get("reference")
+    return tuple(turns[1:]), messages, reference if isinstance(reference, str) else None
+
+
 _PARSERS: dict[Shape, Callable[[dict[str, Any]], Any]] = {
     "preference": _preference,
     "chat": _chat,
@@ -109,7 +130,7 @@ def load_dataset(path: Path) -> list[Case]:
     shape: Shape | None = None
     cases: list[Case] = []
     seen: dict[str, int] = {}
-    asked: dict[tuple[Message, ...], int] = {}
+    asked: dict[tuple[tuple[Message, ...], tuple[str, ...]], int] = {}  # what each row asks
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -124,10 +145,11 @@ def load_dataset(path: Path) -> list[Case]:
                     hint="rows must look like one of: " + "; ".join(_SHAPE_HELP.values()),
                 )
         case = _case_from_row(row, shape, path, number)
-        if row.get("id") is None and case.id in seen and case.messages not in asked:
+        question = (case.messages, case.followups)
+        if row.get("id") is None and case.id in seen and question not in asked:
             # two prompts that start alike: the line number tells them apart
             case = dataclasses.replace(case, id=f"{case.id}-line{number}")
-        asked.setdefault(case.messages, number)
+        asked.setdefault(question, number)
         if case.id in seen:
             raise DatasetError(
                 f"duplicate case id {case.id!r} (first on line {seen[case.id]})",
@@ -198,19 +220,27 @@ def _case_from_row(row: dict[str, Any], shape: Shape, path: Path, number: int) -
             line=number,
             hint=f"expected {_SHAPE_HELP[shape]}",
         )
+    followups: tuple[str, ...] = ()
     try:
-        messages, reference, rejected = _PARSERS[shape](row)
+        if shape == "turns":
+            followups, messages, reference = _turns(row)
+            rejected = None
+        else:
+            messages, reference, rejected = _PARSERS[shape](row)
     except (ValueError, AttributeError) as exc:
         raise DatasetError(str(exc), path=path, line=number, hint=_SHAPE_HELP[shape]) from None
-    raw_id = row.get("id")
+    raw_id = row.get("id", row.get("question_id") if shape == "turns" else None)
     if raw_id is not None and not isinstance(raw_id, str | int):
         raise DatasetError("'id' must be a string or an integer", path=path, line=number)
     return Case(
-        id=str(raw_id) if raw_id is not None else stable_id(messages),
+        id=str(raw_id)
+        if raw_id is not None
+        else stable_id((*messages, *(Message("user", t) for t in followups))),
         messages=messages,
         item=row,
         reference=reference,
         rejected=rejected,
         source=path,
         line=number,
+        followups=followups,
     )

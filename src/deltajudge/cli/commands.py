@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from deltajudge.cli import data, evals_io, record, validate_judge
+from deltajudge.cli import data, evals_io, probe, record, validate_judge
 
 Arguments = Callable[[argparse.ArgumentParser], None]
 Handle = Callable[[argparse.Namespace], int]
@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, Arguments, Handle]] = {
         validate_judge.arguments,
         handle,
     ),
+    "probe": ("probe a rubric's judges: do hostile answers move them?", probe.arguments, handle),
 }
 
 

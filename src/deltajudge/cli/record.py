@@ -17,7 +17,7 @@ from deltajudge.errors import ConfigError
 
 if TYPE_CHECKING:
     from deltajudge.cases import Case
-    from deltajudge.generation.recorded import RecordOutcome
+    from deltajudge.generation.recorder import RecordOutcome
     from deltajudge.settings import ModelConfig, Settings
 
 
@@ -73,7 +73,7 @@ async def _record(
     from deltajudge.engine import LocalStarter
     from deltajudge.generation.cache import ResponseCache
     from deltajudge.generation.caller import Caller
-    from deltajudge.generation.recorded import record
+    from deltajudge.generation.recorder import record
 
     with contextlib.ExitStack() as cleanup:
         cache = ResponseCache(rootdir / settings.cache_dir) if settings.cache else None

@@ -13,8 +13,6 @@ never another case's answer.
 
 from __future__ import annotations
 
-import asyncio
-import datetime
 import hashlib
 import json
 from collections.abc import Sequence
@@ -23,9 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from deltajudge.cases import Case
-from deltajudge.errors import CallError, ConfigError, GenerationError
-from deltajudge.generation.caller import Caller
+from deltajudge.errors import ConfigError, GenerationError
 from deltajudge.generation.request import CallResult, ModelRequest, Usage
 from deltajudge.settings import ModelConfig
 
@@ -143,48 +139,3 @@ def answer_from_recording(config: ModelConfig, request: ModelRequest) -> CallRes
     """The `Caller`'s answer for a ``provider = "recorded"`` alias: no API, no cache."""
     answer = recording_for(config).answer(request.case_id, request.messages, request.sample_index)
     return CallResult(text=answer.answer, usage=Usage(*answer.usage), cached=True)
-
-
-# -- recording ---------------------------------------------------------------------------------
-
-
-@dataclass
-class RecordOutcome:
-    answers: list[RecordedAnswer]
-    failures: list[tuple[str, str]]  # case id, error
-
-
-async def record(
-    caller: Caller, alias: str, cases: Sequence[Case], samples: int, rubric: str
-) -> RecordOutcome:
-    """Ask ``alias`` every case ``samples`` times, all at once within its endpoint limit."""
-    config = caller.models[alias]
-    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-
-    async def one(case: Case, sample: int) -> RecordedAnswer | tuple[str, str]:
-        messages = tuple(m.as_dict() for m in case.messages)
-        request = ModelRequest(
-            alias=alias, purpose="generate", messages=messages, sample_index=sample
-        )
-        try:
-            result = await caller.call(request)
-        except CallError as exc:
-            return case.id, str(exc)
-        return RecordedAnswer(
-            case_id=case.id,
-            input_hash=input_hash(messages),
-            sample=sample,
-            answer=result.text,
-            alias=alias,
-            model=config.model,
-            params=dict(config.params),
-            system=config.system,
-            usage=(result.usage.prompt_tokens, result.usage.completion_tokens),
-            recorded_at=stamp,
-            rubric=rubric,
-        )
-
-    done = await asyncio.gather(*(one(c, s) for c in cases for s in range(samples)))
-    answers = [d for d in done if isinstance(d, RecordedAnswer)]
-    failures = [d for d in done if not isinstance(d, RecordedAnswer)]
-    return RecordOutcome(answers, failures)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -24,7 +25,7 @@ from deltajudge.judging.rubric import (
     parse_rubric,
 )
 from deltajudge.judging.rubric_names import PAIRED_METRICS
-from deltajudge.judging.templates import compile_template, context
+from deltajudge.judging.templates import applies, compile_condition, compile_template, context
 from deltajudge.judging.yaml_positions import dotted, nearest
 
 Positions = dict[tuple[int | str, ...], tuple[int, int]]
@@ -58,6 +59,7 @@ def load_rubric(path: Path) -> LoadedRubric:
     cases = tuple(load_dataset(dataset_path))
     _check_references(rubric, path, positions)
     _check_code(rubric, path, positions)
+    _check_conditions(rubric, cases, path, positions)
     _check_templates(rubric, cases, path, positions)
     return LoadedRubric(path=path, rubric=rubric, dataset_path=dataset_path, cases=cases)
 
@@ -188,22 +190,68 @@ def _templates(rubric: Rubric) -> list[tuple[tuple[int | str, ...], str, bool]]:
     return out
 
 
+def _check_conditions(
+    rubric: Rubric, cases: tuple[Case, ...], path: Path, positions: Positions
+) -> None:
+    """Compile every ``when`` and evaluate it on every row now: a typo or a field some
+    rows lack fails at collection, not by silently routing those rows nowhere."""
+    for index, grader in enumerate(rubric.graders):
+        if grader.when is None:
+            continue
+        where: Where = ("graders", index, "when")
+        label = dotted(where)
+        try:
+            compile_condition(grader.when)
+        except jinja2.TemplateSyntaxError as exc:
+            raise _error(
+                path, positions, where, f"{label}: not a jinja2 expression: {exc.message}"
+            ) from None
+        for case in cases:
+            try:
+                applies(grader.when, case)
+            except jinja2.UndefinedError as exc:
+                raise _error(
+                    path,
+                    positions,
+                    where,
+                    f"{label}: undefined on case {case.id} (line {case.line}): {exc.message}",
+                ) from None
+
+
+def _placeholder_context(case: Case, pair: bool) -> dict[str, Any]:
+    """A template's variables for this case, with placeholder answers (one per turn)."""
+    if not pair:
+        return context(case, "<answer>")
+    turns = len(case.turns)
+    return context(
+        case,
+        "",
+        answer_a="<answer a>",
+        answer_b="<answer b>",
+        answers_a=["<answer a>"] * turns,
+        answers_b=["<answer b>"] * turns,
+    )
+
+
 def _check_templates(
     rubric: Rubric, cases: tuple[Case, ...], path: Path, positions: Positions
 ) -> None:
-    """Render every template for every case, so a missing variable fails now, not mid-run."""
+    """Render every template for every case it judges, so a missing variable fails now,
+    not mid-run."""
     for where, source, pair in _templates(rubric):
         label = dotted(where)
-        extra = {"answer_a": "<answer a>", "answer_b": "<answer b>"} if pair else {}
         try:
             template = compile_template(source)
         except jinja2.TemplateSyntaxError as exc:
             raise _error(
                 path, positions, where, f"{label}: template syntax error: {exc.message}"
             ) from None
+        when = rubric.graders[int(where[1])].when
         for case in cases:
+            if not applies(when, case):  # a row routed to another grader
+                continue
             try:
-                template.render(context(case, "<answer>", **extra))
+                template.render(_placeholder_context(case, pair))
             except jinja2.UndefinedError as exc:
                 why = (
                     " (this data set has no reference answers)"

@@ -1,8 +1,9 @@
 """Model graders: a judge model reads the rubric's rendered messages and answers.
 
-They ask for structured ``{"reasoning", "score"}`` output, retry when the answer has no
-usable score, and turn every failure into a `Grade` with an ``error``: the case shows
-it, the statistics skip it. Pairwise judging lives in `pairwise`.
+Each reads its verdict by its declared output contract (`contracts`): structured
+``{"reasoning", "score"}`` JSON by default, or a published text format. Every failure
+becomes a `Grade` with an ``error``: the case shows it, the statistics skip it.
+Pairwise judging lives in `pairwise`, asking and re-asking in `asking`.
 """
 
 from __future__ import annotations
@@ -11,21 +12,25 @@ import asyncio
 import math
 import re
 from collections.abc import Awaitable, Callable
-from importlib import resources
 from typing import Any
 
 from deltajudge.cases import Case
-from deltajudge.constants import JUDGE_PARSE_RETRIES
-from deltajudge.errors import CallError
 from deltajudge.generation.caller import Caller
 from deltajudge.generation.request import CallResult, ModelRequest
-from deltajudge.judging.parse import JudgeParseError, as_score, parse_judge_answer
+from deltajudge.judging.asking import RetryPolicy, Verdict, ask_judge, judge_params, prompt_text
+from deltajudge.judging.contracts import OutputContract
+from deltajudge.judging.parse import (
+    JudgeParseError,
+    as_score,
+    parse_json_verdict,
+    parse_text_verdict,
+)
 from deltajudge.judging.rubric import (
     LabelModelGrader,
     MessageTemplate,
     ScoreModelGrader,
 )
-from deltajudge.judging.templates import context, render
+from deltajudge.judging.templates import context, references, render, with_answers
 from deltajudge.judging.types import Grade, Sample
 
 GraderFn = Callable[[Case, Sample], Awaitable[Grade]]
@@ -56,54 +61,34 @@ def _label_schema(labels: list[str]) -> dict[str, Any]:
 
 
 def _format_instruction(name: str, **values: Any) -> str:
-    source = resources.files("deltajudge.judging").joinpath(f"prompts/{name}").read_text("utf-8")
-    return render(source, values).strip()
+    return render(prompt_text(name), values).strip()
 
 
 def judge_messages(
-    templates: list[MessageTemplate], ctx: dict[str, Any], instruction: str
+    templates: list[MessageTemplate], ctx: dict[str, Any], instruction: str | None
 ) -> tuple[dict[str, str], ...]:
-    """The rubric's messages, rendered, with the answer-format instruction appended last."""
+    """The rubric's messages, rendered; a JSON contract appends its format instruction
+    to the last one, a text contract sends them exactly as written."""
     rendered = [{"role": t.role, "content": render(t.content, ctx)} for t in templates]
-    last = rendered[-1]
-    rendered[-1] = {"role": last["role"], "content": f"{last['content']}\n\n{instruction}"}
+    if instruction is not None:
+        last = rendered[-1]
+        rendered[-1] = {"role": last["role"], "content": f"{last['content']}\n\n{instruction}"}
     return tuple(rendered)
 
 
-Verdict = tuple[float, str | None, str | None]  # score, reasoning, label
+def copied_from(case: Case, *answers: str) -> list[str]:
+    """The texts a judge may quote but whose verdicts it must not be read from."""
+    return [*answers, *(r for r in references(case) if r)]
 
 
-async def _ask_judge(
-    caller: Caller, request: ModelRequest, read: Callable[[CallResult], Verdict]
-) -> Grade:
-    """Call the judge until ``read`` finds a usable verdict, or report why it never did."""
-    last_error = ""
-    raw = None
-
-    def accept(result: CallResult) -> None:
-        try:
-            read(result)
-        except JudgeParseError as exc:
-            raise JudgeParseError(str(exc), raw=result.text) from None
-
-    for _attempt in range(1 + JUDGE_PARSE_RETRIES):
-        try:
-            result = await caller.call(request, accept=accept)
-        except JudgeParseError as exc:
-            last_error, raw = str(exc), exc.raw
-            continue
-        except CallError as exc:
-            return Grade(error=f"judge call failed: {exc}")
-        score, reasoning, label = read(result)
-        return Grade(score=score, reasoning=reasoning, label=label, raw=result.text)
-    return Grade(
-        error=f"no usable score after {1 + JUDGE_PARSE_RETRIES} tries: {last_error}", raw=raw
-    )
-
-
-def _read_json_score(low: float, high: float) -> Callable[[CallResult], Verdict]:
+def _read_score(
+    contract: OutputContract, low: float, high: float, sources: list[str]
+) -> Callable[[CallResult], Verdict]:
     def read(result: CallResult) -> Verdict:
-        parsed = parse_judge_answer(result.text)
+        if contract.is_text:
+            parsed = parse_text_verdict(result.text, contract, sources)
+        else:
+            parsed = parse_json_verdict(result.text)
         return as_score(parsed.value, low, high), parsed.reasoning, None
 
     return read
@@ -114,7 +99,8 @@ def _read_logprob_score(low: float, high: float) -> Callable[[CallResult], Verdi
         if not result.top_logprobs:
             raise JudgeParseError(
                 "scoring: logprobs, but the endpoint returned no logprobs "
-                "(it must support logprobs/top_logprobs; else use scoring: json)"
+                "(it must support logprobs/top_logprobs; else use scoring: json)",
+                retry=False,
             )
         score = weighted_score(result.top_logprobs, low, high)
         return score, f"probability-weighted score from the judge's answer {result.text!r}", None
@@ -126,24 +112,35 @@ def score_model(spec: ScoreModelGrader, caller: Caller, *, repeat: int = 0) -> G
     """``repeat`` > 0 asks again on purpose (noise checks): a new cache key, same prompt."""
     low, high = spec.range
     logprobs = spec.scoring == "logprobs"
-    template = "score_only.j2" if logprobs else "score_format.j2"
-    instruction = _format_instruction(template, low=f"{low:g}", high=f"{high:g}")
-    read = _read_logprob_score(low, high) if logprobs else _read_json_score(low, high)
+    contract = spec.output
+    instruction = None
+    if not contract.is_text:
+        template = "score_only.j2" if logprobs else "score_format.j2"
+        instruction = _format_instruction(template, low=f"{low:g}", high=f"{high:g}")
+    policy = RetryPolicy.of(contract, judge_params(caller, spec.model, spec.sampling_params))
     tag = spec.definition_hash()
 
     async def once(case: Case, sample: Sample, index: int) -> Grade:
-        messages = judge_messages(spec.input, context(case, sample.output_text), instruction)
+        ctx = with_answers(context(case, sample.output_text), sample.turns)
+        messages = judge_messages(spec.input, ctx, instruction)
+        structured = not logprobs and not contract.is_text
         request = ModelRequest(
             alias=spec.model,
             purpose="judge",
             messages=messages,
-            json_schema=None if logprobs else SCORE_SCHEMA,
+            json_schema=SCORE_SCHEMA if structured else None,
             top_logprobs=TOP_LOGPROBS if logprobs else None,
             sample_index=repeat * 100 + index,
             extra_params=spec.sampling_params,
             cache_tag=tag,
         )
-        return await _ask_judge(caller, request, read)
+        sources = copied_from(case, *sample.answers)
+        read = (
+            _read_logprob_score(low, high)
+            if logprobs
+            else _read_score(contract, low, high, sources)
+        )
+        return await ask_judge(caller, request, read, policy)
 
     async def grade(case: Case, sample: Sample) -> Grade:
         grades = await asyncio.gather(*(once(case, sample, i) for i in range(spec.samples)))
@@ -158,9 +155,11 @@ def score_model(spec: ScoreModelGrader, caller: Caller, *, repeat: int = 0) -> G
 
 def _mean_of(grades: list[Grade]) -> Grade:
     """``samples: k``: the mean of k judgments, with their spread; any failure fails all."""
-    failed = [g.error for g in grades if not g.ok]
+    failed = [g for g in grades if not g.ok]
     if failed:
-        return Grade(error=f"{len(failed)} of {len(grades)} judge samples failed: {failed[0]}")
+        first = failed[0]
+        message = f"{len(failed)} of {len(grades)} judge samples failed: {first.error}"
+        return Grade(error=message, raw=first.raw)
     scores = tuple(g.score for g in grades if g.score is not None)
     mean = sum(scores) / len(scores)
     spread = (sum((s - mean) ** 2 for s in scores) / (len(scores) - 1)) ** 0.5
@@ -191,19 +190,30 @@ def weighted_score(positions: tuple[dict[str, float], ...], low: float, high: fl
 
 
 def label_model(spec: LabelModelGrader, caller: Caller) -> GraderFn:
-    instruction = _format_instruction("label_format.j2", labels=spec.labels)
-    schema = _label_schema(spec.labels)
+    contract = spec.output
+    instruction = None
+    if not contract.is_text:
+        instruction = _format_instruction("label_format.j2", labels=spec.labels)
+    schema = None if contract.is_text else _label_schema(spec.labels)
+    policy = RetryPolicy.of(contract, judge_params(caller, spec.model, spec.sampling_params))
     tag = spec.definition_hash()
 
-    def read(result: CallResult) -> Verdict:
-        parsed = parse_judge_answer(result.text, field="label")
-        label = str(parsed.value).strip()
-        if label not in spec.labels:
-            raise JudgeParseError(f"label {label!r} is not one of {spec.labels}")
-        return (1.0 if label in spec.passing_labels else 0.0), parsed.reasoning, label
+    def reader(sources: list[str]) -> Callable[[CallResult], Verdict]:
+        def read(result: CallResult) -> Verdict:
+            if contract.is_text:
+                parsed = parse_text_verdict(result.text, contract, sources)
+            else:
+                parsed = parse_json_verdict(result.text, field="label")
+            label = str(parsed.value).strip()
+            if label not in spec.labels:
+                raise JudgeParseError(f"label {label!r} is not one of {spec.labels}")
+            return (1.0 if label in spec.passing_labels else 0.0), parsed.reasoning, label
+
+        return read
 
     async def grade(case: Case, sample: Sample) -> Grade:
-        messages = judge_messages(spec.input, context(case, sample.output_text), instruction)
+        ctx = with_answers(context(case, sample.output_text), sample.turns)
+        messages = judge_messages(spec.input, ctx, instruction)
         request = ModelRequest(
             alias=spec.model,
             purpose="judge",
@@ -212,7 +222,8 @@ def label_model(spec: LabelModelGrader, caller: Caller) -> GraderFn:
             extra_params=spec.sampling_params,
             cache_tag=tag,
         )
-        verdict = await _ask_judge(caller, request, read)
+        read = reader(copied_from(case, *sample.answers))
+        verdict = await ask_judge(caller, request, read, policy)
         return _with_pass(verdict, verdict.score == 1.0) if verdict.ok else verdict
 
     return grade

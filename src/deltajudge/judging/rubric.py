@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from deltajudge.errors import RubricError
+from deltajudge.judging.contracts import PRESETS, OutputContract
 from deltajudge.judging.yaml_positions import dotted, load_with_positions, nearest
 
 
@@ -36,13 +37,42 @@ class MessageTemplate(_Strict):
     type: Literal["message"] | None = None
 
 
+_DEFAULT_OUTPUT = OutputContract().model_dump(mode="json")
+
+
+def _check_output(
+    output: OutputContract, sampling_params: dict[str, Any], *, pairwise: bool = False
+) -> None:
+    """A JSON contract sets the response format itself; a text one sends params as given."""
+    if output.verdicts is not None and not pairwise:
+        raise ValueError(
+            "output: verdicts maps a pairwise judge's labels to a, b or tie; this grader "
+            "reads a score or one of its labels: drop `verdicts`"
+        )
+    if output.is_text:
+        return
+    for key in ("response_format", "text"):
+        if key in sampling_params:
+            raise ValueError(
+                f"sampling_params: {key} conflicts with output: json, which asks for "
+                f"structured output itself; to send your own {key}, declare a text "
+                f"contract: output: {{format: text, preset: ...}} (presets: {', '.join(PRESETS)})"
+            )
+
+
 class _GraderBase(_Strict):
     #: Criteria names from OpenAI evals have spaces ("Good Vibes Grader"): any one line.
     name: str = Field(min_length=1, pattern=r"^\S(?:[^\n]*\S)?$")
+    #: A jinja2 expression on the row (``item.category == 'math'``): the grader judges
+    #: only the rows where it is true, and its figures count only those rows.
+    when: str | None = Field(default=None, min_length=1)
 
     def definition_hash(self) -> str:
         """Part of a judgment's cache key: editing the grader re-judges, nothing else does."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        data = self.model_dump(mode="json")
+        if data.get("output") == _DEFAULT_OUTPUT:  # graders from before contracts keep their key
+            del data["output"]
+        canonical = json.dumps(data, sort_keys=True)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
     @property
@@ -61,9 +91,22 @@ class ScoreModelGrader(_GraderBase):
     samples: int = Field(default=1, ge=1, le=20)
     #: ``logprobs``: the probability-weighted score over the score tokens (G-Eval).
     scoring: Literal["json", "logprobs"] = "json"
+    #: How the verdict is written and read: ``json``, or a text format (see `contracts`).
+    output: OutputContract = Field(default_factory=OutputContract)
 
     @model_validator(mode="after")
     def _check_range(self) -> ScoreModelGrader:
+        _check_output(self.output, self.sampling_params)
+        if self.scoring == "logprobs" and self.output.is_text:
+            raise ValueError(
+                "scoring: logprobs reads token probabilities after its own one-line "
+                "instruction; it takes no text output contract (drop `output`)"
+            )
+        if self.output.preset in ("verdict_brackets", "grade"):
+            raise ValueError(
+                f"output: preset {self.output.preset} reads a label, not a number; "
+                "score_model takes rating_brackets, score or number"
+            )
         low, high = self.range
         if not low < high:
             raise ValueError(f"range: expected [min, max] with min < max (got [{low:g}, {high:g}])")
@@ -86,9 +129,11 @@ class LabelModelGrader(_GraderBase):
     labels: list[str] = Field(min_length=2)
     passing_labels: list[str] = Field(min_length=1)
     sampling_params: dict[str, Any] = Field(default_factory=dict)
+    output: OutputContract = Field(default_factory=OutputContract)
 
     @model_validator(mode="after")
     def _check_labels(self) -> LabelModelGrader:
+        _check_output(self.output, self.sampling_params)
         unknown = [label for label in self.passing_labels if label not in self.labels]
         if unknown:
             raise ValueError(f"passing_labels: {unknown} are not in labels {self.labels}")
@@ -169,6 +214,17 @@ class PairwiseGrader(_GraderBase):
     model: str
     input: list[MessageTemplate] = Field(min_length=1)
     sampling_params: dict[str, Any] = Field(default_factory=dict)
+    output: OutputContract = Field(default_factory=OutputContract)
+
+    @model_validator(mode="after")
+    def _check_pair_output(self) -> PairwiseGrader:
+        _check_output(self.output, self.sampling_params, pairwise=True)
+        if self.output.preset in ("rating_brackets", "score", "number"):
+            raise ValueError(
+                f"output: preset {self.output.preset} reads a number; a pairwise judge "
+                "names the better answer: use verdict_brackets or a pattern"
+            )
+        return self
 
 
 SimpleGraderSpec = Annotated[
@@ -184,6 +240,16 @@ class MultiGrader(_GraderBase):
     graders: dict[str, SimpleGraderSpec] = Field(min_length=1)
     calculate_output: str
     pass_threshold: float | None = None
+
+    @model_validator(mode="after")
+    def _no_routed_parts(self) -> MultiGrader:
+        routed = [name for name, sub in self.graders.items() if sub.when is not None]
+        if routed:
+            raise ValueError(
+                f"graders: sub-grader {routed[0]} has `when`; a multi grader's parts are "
+                "combined on every row it judges: put `when` on the multi grader itself"
+            )
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -1,9 +1,12 @@
 """Judge prompt templates: jinja2 with strict undefined variables.
 
 A template sees ``item`` (the raw data-set row), ``prompt`` (the last user message),
-``messages``, ``reference`` (only where the row has a reference answer) and
-``sample.output_text``. A misspelt variable must fail at collection, before any
-paid call, so every template is rendered once per case with a placeholder answer.
+``messages``, ``reference`` and ``references`` (only where the row has a reference
+answer; a row's ``reference`` that is a list or an object arrives intact, and
+``references`` is always a list), ``sample.output_text``, and for multi-turn cases
+``turns`` (every user turn) and ``sample.turns`` (the answer to each). A misspelt
+variable must fail at collection, before any paid call, so every template is rendered
+once per case with a placeholder answer.
 
 A structured value (``{{ item.input }}`` of a preference row is ``{"messages": [...]}``)
 renders as readable text, one ``role: content`` line per message, or JSON: the judge
@@ -13,6 +16,7 @@ must read what was asked, not a Python repr.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -45,17 +49,65 @@ def compile_template(source: str) -> jinja2.Template:
     return _ENV.from_string(source)
 
 
+@lru_cache(maxsize=128)
+def compile_condition(source: str) -> Callable[..., Any]:
+    """A grader's ``when``: a jinja2 expression, strict about undefined names too."""
+    return _ENV.compile_expression(source, undefined_to_none=False)
+
+
+def applies(when: str | None, case: Case) -> bool:
+    """Whether a grader with condition ``when`` judges this case's row."""
+    return when is None or bool(compile_condition(when)(**context(case, "")))
+
+
 def context(case: Case, output_text: str, **extra: Any) -> dict[str, Any]:
+    """``sample.turns`` is the one answer repeated for every turn (what collection renders
+    with) until `with_answers` sets a multi-turn case's real answers."""
+    turns = list(case.turns)
+    sample_turns = [output_text] * len(turns)
     ctx: dict[str, Any] = {
         "item": case.item,
         "prompt": case.prompt,
         "messages": [m.as_dict() for m in case.messages],
-        "sample": {"output_text": output_text},
+        "turns": turns,
+        "sample": {"output_text": output_text, "turns": sample_turns},
         **extra,
     }
-    if case.reference is not None:
-        ctx["reference"] = case.reference
+    reference = _reference(case)
+    if reference is not None:
+        ctx["reference"] = reference
+        ctx["references"] = reference if isinstance(reference, list) else [reference]
     return ctx
+
+
+def with_answers(ctx: dict[str, Any], answers: tuple[str, ...]) -> dict[str, Any]:
+    """``ctx`` with a multi-turn sample's answer to each turn as ``sample.turns``."""
+    if answers:
+        ctx["sample"] = {**ctx["sample"], "turns": list(answers)}
+    return ctx
+
+
+def _reference(case: Case) -> Any:
+    raw = case.item.get("reference")
+    return raw if isinstance(raw, list | dict) else case.reference
+
+
+def references(case: Case) -> list[str]:
+    """Every text inside the case's reference, however it is nested (for `copies`)."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, list):
+            for part in value:
+                walk(part)
+        elif isinstance(value, dict):
+            for part in value.values():
+                walk(part)
+
+    walk(_reference(case))
+    return found
 
 
 def render(source: str, ctx: dict[str, Any]) -> str:

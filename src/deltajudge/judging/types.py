@@ -13,6 +13,14 @@ class Sample:
     completion_tokens: int = 0
     cached: bool = False
     error: str | None = None
+    #: A multi-turn case: the answer to each user turn, in order (the last is
+    #: ``output_text``). Empty for a single-turn case.
+    turns: tuple[str, ...] = ()
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        """The answer to every turn, one for a single-turn case."""
+        return self.turns or (self.output_text,)
 
 
 @dataclass(frozen=True)

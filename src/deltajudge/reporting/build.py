@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 
 from deltajudge import __version__
 from deltajudge.constants import REPORT_SCHEMA_VERSION
-from deltajudge.judging.rubric import LabelModelGrader, ScoreModelGrader
+from deltajudge.judging.rubric import LabelModelGrader, PairwiseGrader, ScoreModelGrader
 from deltajudge.reporting.model import (
     CaseEntry,
     ComparisonEntry,
@@ -114,6 +114,8 @@ def _case(result: CaseResult, run: RubricRun, regressed: set[str]) -> CaseEntry:
             reasoning={g: grade.reasoning for g, grade in grades.items()},
             labels={g: grade.label for g, grade in grades.items() if grade.label is not None},
             grade_errors={g: grade.error for g, grade in grades.items() if grade.error},
+            raw={g: grade.raw for g, grade in grades.items() if grade.raw is not None},
+            turns=list(sample.turns) if sample else [],
         )
     deltas: dict[str, dict[str, float | None]] = {}
     for candidate in rubric.candidates:
@@ -141,8 +143,10 @@ def _grader_info(run: RubricRun) -> list[GraderInfo]:
         info = GraderInfo(name=g.name, type=g.type, pass_threshold=g.pass_threshold_value)
         if isinstance(g, ScoreModelGrader):
             info = info.model_copy(update={"model": g.model, "range": list(g.range)})
-        elif isinstance(g, LabelModelGrader):
+        elif isinstance(g, LabelModelGrader | PairwiseGrader):
             info = info.model_copy(update={"model": g.model})
+        if isinstance(g, ScoreModelGrader | LabelModelGrader | PairwiseGrader):
+            info = info.model_copy(update={"output": g.output.label()})
         out.append(info)
     return out
 

@@ -21,6 +21,8 @@ class TokenEntry(_Model):
     completion_tokens: int = 0
     calls: int = 0
     cached_calls: int = 0
+    #: USD for the calls made in this run (cached calls are free); None: price unknown.
+    cost_usd: float | None = None
 
 
 class ModelInfo(_Model):
@@ -98,6 +100,10 @@ class SampleEntry(_Model):
     reasoning: dict[str, str | None] = Field(default_factory=dict)
     labels: dict[str, str | None] = Field(default_factory=dict)
     grade_errors: dict[str, str] = Field(default_factory=dict)
+    #: model graders: the judge's reply exactly as written, read or not.
+    raw: dict[str, str] = Field(default_factory=dict)
+    #: multi-turn cases: the answer to each user turn (the last is ``output_text``).
+    turns: list[str] = Field(default_factory=list)
 
 
 class CaseEntry(_Model):
@@ -130,6 +136,8 @@ class GraderInfo(_Model):
     model: str | None = None
     range: list[float] | None = None
     pass_threshold: float | None = None
+    #: model graders: the output contract the verdict was read by (``json``, ``text:...``).
+    output: str | None = None
 
 
 class NoiseEntry(_Model):

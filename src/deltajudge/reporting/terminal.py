@@ -64,6 +64,24 @@ def _noise_line(rubric: RubricEntry) -> str:
     )
 
 
+def spend_lines(report: Report) -> list[str]:
+    """Tokens and money per alias: what this run paid for (cached calls are free)."""
+    lines = []
+    for alias, info in report.models.items():
+        t = info.tokens
+        if not (t.calls or t.cached_calls):
+            continue
+        cost = "price unknown" if t.cost_usd is None else f"${t.cost_usd:.4f}"
+        lines.append(
+            f"  {alias} ({info.model}): {t.prompt_tokens:,} prompt + {t.completion_tokens:,} "
+            f"completion tokens in {t.calls} calls ({t.cached_calls} cached), {cost}"
+        )
+    known = [i.tokens.cost_usd for i in report.models.values() if i.tokens.cost_usd is not None]
+    if lines:
+        lines.append(f"  spent: ${sum(known):.4f}")
+    return lines
+
+
 def summary_lines(report: Report, paths: list[str]) -> list[str]:
     lines: list[str] = []
     for rubric in report.rubrics:
@@ -99,5 +117,6 @@ def summary_lines(report: Report, paths: list[str]) -> list[str]:
     lines.append(
         f"{report.calls} model calls, {report.cache_hits} from cache, {report.duration_s:.1f} s"
     )
+    lines += spend_lines(report)
     lines += [f"report: {p}" for p in paths]
     return lines

@@ -78,6 +78,8 @@ def _model_stats(
     scores, lengths, passes = [], [], []
     errors = 0
     for result in run.cases.values():
+        if result.grade(alias, grader) is None:  # not this grader's row (`when`)
+            continue
         score = _score(result, alias, grader)
         if score is None:
             errors += 1
@@ -107,6 +109,8 @@ def _compare(
     errors = 0
     inconsistent = 0
     for case_id, result in run.cases.items():
+        if result.grade(candidate, grader) is None:  # not this grader's row (`when`)
+            continue
         if pairwise:
             b, c = _pair_score(result, baseline, candidate, grader)
             grade = result.grade(candidate, grader)
