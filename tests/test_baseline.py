@@ -60,7 +60,7 @@ def test_update_baseline_writes_the_report_and_passes(project: Project) -> None:
     assert item_outcomes(result) == {**dict.fromkeys(PROMPTS, "passed"), "baseline": "passed"}
     accepted = json.loads(_baseline_file(project).read_text(encoding="utf-8"))
     assert accepted == project.report()
-    assert accepted["schema_version"] == 1
+    assert accepted["schema_version"] == 2
     (rubric,) = accepted["rubrics"]
     assert rubric["models"]["cand"]["graders"]["quality"]["mean"] == 3.0
     gate = _baseline_gate(project)
@@ -200,7 +200,7 @@ NOT_A_BASELINE: dict[str, tuple[str | None, list[str]]] = {
     "future-schema": (
         json.dumps({**MINIMAL_REPORT, "schema_version": 99}),
         [
-            "baseline has schema_version 99; this deltajudge writes 1",
+            "baseline has schema_version 99; this deltajudge writes 2 and reads 1, 2",
             "Hint: re-accept the baseline with --dj-update-baseline",
         ],
     ),

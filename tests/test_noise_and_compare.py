@@ -145,8 +145,11 @@ def test_noise_check_rejudges_answers_and_reports_the_judges_spread(project: Pro
     assert (noise["grader"], noise["answers"], noise["repeats"]) == ("quality", 6, 3)
     assert noise["within_sd"] == pytest.approx(sd, abs=1e-12)
     assert noise["min_detectable_delta"] == pytest.approx(_mdd(sd, 3), abs=1e-12)
-    assert _mdd(sd, 3) < 2.0  # so the measured delta of 2 is detectable
-    assert noise["detectable"] == {"cand": True}
+    # "detectable" (|delta| against a power figure) is gone: 3 cases that all moved by 2
+    # are too few for a verdict, and with no spread there is no power to report.
+    assert "detectable" not in noise
+    assert rubric["comparisons"][0]["verdict"]["outcome"] == "insufficient evidence"
+    assert rubric["comparisons"][0]["power"] is None
     # The figures still use only the graded scores, not the repeats.
     assert rubric["comparisons"][0]["mean_delta"] == 2.0
 

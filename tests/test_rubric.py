@@ -166,8 +166,11 @@ def test_a_wrong_type_shows_what_it_got() -> None:
             ),
             "graders: grader names must be unique",
         ),
-        (("    min: 0\n", ""), "gates[0]: a gate needs `min`, `max` or both"),
-        (("    min: 0\n", "    min: 2\n    max: 1\n"), "gates[0]: min (2.0) is above max (1.0)"),
+        (("    min: 0\n", ""), "gates[0]: a gate needs `min`, `max`, `above` or `below`"),
+        (
+            ("    min: 0\n", "    min: 2\n    max: 1\n"),
+            "gates[0]: the lower bound (2.0) is above the upper bound (1.0)",
+        ),
     ],
 )
 def test_cross_field_rules(edit: tuple[str, str], message: str) -> None:

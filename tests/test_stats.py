@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 from typing import Any
@@ -28,16 +29,17 @@ from deltajudge.stats import (
     regressions,
     summarize,
 )
+from deltajudge.stats.wilcoxon import EXACT_MAX_NONZERO, signed_rank
 
 FAST = 2_000  # resamples where the exact interval does not matter
 
 
 def assert_plain_json(result: Any) -> None:
-    """Report figures must be plain floats/ints/None: no numpy scalars, no NaN."""
+    """Report figures must be plain floats, ints, None or a method name: no numpy, no NaN."""
     data = dataclasses.asdict(result)
     json.dumps(data, allow_nan=False)
     for key, value in data.items():
-        assert value is None or type(value) in (int, float), (key, type(value))
+        assert value is None or type(value) in (int, float, str), (key, type(value))
 
 
 # --- summarize / pass_rate -------------------------------------------------------
@@ -112,8 +114,9 @@ def test_compare_paired_wilcoxon_matches_scipy_on_larger_sample() -> None:
     base = rng.normal(2.0, 1.0, 60)
     cand = base + rng.normal(0.3, 1.0, 60)
     result = compare_paired(base.tolist(), cand.tolist(), resamples=FAST)
-    expected = scipy.stats.wilcoxon(cand - base, zero_method="wilcox")
+    expected = scipy.stats.wilcoxon(cand - base, zero_method="wilcox", method="exact")
     assert result.p_value == pytest.approx(float(expected.pvalue))
+    assert result.wilcoxon_method == "exact"
     assert result.mean_delta == pytest.approx(float(np.mean(cand - base)))
 
 
@@ -126,9 +129,19 @@ def test_float_noise_counts_as_a_tie() -> None:
     ("baseline", "candidate", "expected"),
     [
         ([], [], PairedComparison(0, None, None, None, None, None, 0, 0, 0)),
-        ([1.0], [3.0], PairedComparison(1, 2.0, None, None, None, 1.0, 1, 0, 0)),
+        # One win: the exact one-sided p is 1/2, so the two-sided p is 1.
+        (
+            [1.0],
+            [3.0],
+            PairedComparison(1, 2.0, None, None, 1.0, 1.0, 1, 0, 0, 0.5, 1.0, "exact"),
+        ),
         ([1.0, 2.0, 4.0], [1.0, 2.0, 4.0], PairedComparison(3, 0.0, 0.0, 0.0, None, None, 0, 3, 0)),
-        ([1.0, 2.0, 3.0], [2.0, 3.0, 4.0], PairedComparison(3, 1.0, 1.0, 1.0, 0.25, 0.25, 3, 0, 0)),
+        # Three equal wins: one sign pattern of 8 is as extreme, p_better = 1/8.
+        (
+            [1.0, 2.0, 3.0],
+            [2.0, 3.0, 4.0],
+            PairedComparison(3, 1.0, 1.0, 1.0, 0.25, 0.25, 3, 0, 0, 0.125, 1.0, "exact"),
+        ),
     ],
     ids=["empty", "one-case", "all-ties", "constant-delta"],
 )
@@ -219,14 +232,29 @@ def test_mcnemar_without_flips() -> None:
 
 
 def test_regressions_worst_first_beyond_tolerance() -> None:
-    found = regressions(
-        ["a", "b", "c", "d", "e"], [3, 4, 2, 3, 1], [2, 2, 2, 2.5, 4], tolerance=0.5
-    )
+    found = regressions(["a", "b", "c", "d", "e"], [3, 4, 2, 3, 1], [2, 2, 2, 2.5, 4], min_drop=0.5)
     assert found == [("b", -2.0), ("a", -1.0)]
-    assert regressions(["a"], [3.0], [2.0], tolerance=0.0) == [("a", -1.0)]
-    assert regressions([], [], [], tolerance=0.0) == []
+    assert regressions(["a"], [3.0], [2.0], min_drop=0.0) == [("a", -1.0)]
+    assert regressions([], [], [], min_drop=0.0) == []
     with pytest.raises(ValueError):
-        regressions(["a", "b"], [1.0], [1.0], tolerance=0.0)
+        regressions(["a", "b"], [1.0], [1.0], min_drop=0.0)
+
+
+def test_a_one_step_drop_counts_on_an_integer_scale() -> None:
+    """17 of 20 cases fell from 2 to 1: a one-step rule (inclusive) counts all 17; the
+    old strict "> 1.0" tolerance counted none."""
+    ids = [f"c{i}" for i in range(20)]
+    base, cand = [2.0] * 20, [1.0] * 17 + [2.0] * 3
+    assert len(regressions(ids, base, cand, min_drop=1.0, inclusive=True)) == 17
+    assert regressions(ids, base, cand, min_drop=1.0) == []
+
+
+def test_a_fall_from_pass_to_fail_counts_whatever_the_drop() -> None:
+    base, cand = [2.1, 3.0, 1.9], [1.9, 2.8, 1.0]
+    passes = ([b >= 2.0 for b in base], [c >= 2.0 for c in cand])
+    found = regressions(["a", "b", "c"], base, cand, min_drop=0.5, passes=passes)
+    # a crossed the threshold (2.1 -> 1.9); b dropped 0.2 but still passes; c dropped 0.9.
+    assert found == [("c", pytest.approx(-0.9)), ("a", pytest.approx(-0.2))]
 
 
 # --- length_effect ----------------------------------------------------------------------
@@ -283,3 +311,106 @@ def test_judge_noise_without_repeats() -> None:
     assert judge_noise([[1.0], [2.0]], n_cases=50) == JudgeNoise(0, 0, None, None)
     steady = judge_noise([[2.0, 2.0]], n_cases=0)
     assert steady.within_sd == 0.0 and steady.min_detectable_delta is None
+
+
+# --- the exact Wilcoxon signed-rank test -------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [4, 9, 17, 30])
+def test_exact_wilcoxon_matches_scipy_without_ties_or_zeros(n: int) -> None:
+    rng = np.random.default_rng(n)
+    deltas = rng.permutation(np.arange(1, n + 1)) * rng.choice([-1.0, 1.0], n) + 0.25
+    found = signed_rank(deltas)
+    assert found is not None and found.method == "exact" and found.nonzero == n
+    for alternative, value in (
+        ("two-sided", found.p_value),
+        ("greater", found.p_better),
+        ("less", found.p_worse),
+    ):
+        expected = scipy.stats.wilcoxon(deltas, method="exact", alternative=alternative)
+        assert value == pytest.approx(float(expected.pvalue), rel=1e-12)
+
+
+def _brute_force(deltas: list[float]) -> tuple[float, float]:
+    """Every sign pattern of the non-zero deltas, mid-ranks, counted one by one."""
+    nonzero = np.array([d for d in deltas if d != 0])
+    ranks = scipy.stats.rankdata(np.abs(nonzero))
+    observed = ranks[nonzero > 0].sum()
+    sums = np.array(
+        [ranks[list(signs)].sum() for signs in itertools.product([False, True], repeat=ranks.size)]
+    )
+    return float(np.mean(sums >= observed - 1e-9)), float(np.mean(sums <= observed + 1e-9))
+
+
+@pytest.mark.parametrize(
+    "deltas",
+    [
+        [1, 1, 1, 1] + [0] * 32,  # 4 wins, 32 ties: scipy's normal approximation said 0.046
+        [1, 1, 1, -1, 2, 2, -2, 3, 0, 0, -0.5],
+        [1, -1, 1, -1, 1, 1, 2, -2, 2, 2, 0, 0, 0, 3, -3, 1],
+        [2, 2, 2, 2, 2, 2, -1, 0, 0],
+    ],
+)
+def test_exact_wilcoxon_on_tied_data_matches_brute_force(deltas: list[float]) -> None:
+    found = signed_rank(np.asarray(deltas, dtype=np.float64))
+    assert found is not None and found.method == "exact"
+    better, worse = _brute_force(deltas)
+    assert (found.p_better, found.p_worse) == pytest.approx((better, worse), rel=1e-12)
+    assert found.p_value == pytest.approx(min(1.0, 2 * min(better, worse)), rel=1e-12)
+
+
+def test_four_wins_among_32_ties_is_not_significant() -> None:
+    result = compare_paired([2.0] * 36, [3.0] * 4 + [2.0] * 32)
+    assert result.p_value == pytest.approx(0.125)
+    assert (result.p_better, result.p_worse) == (pytest.approx(0.0625), 1.0)
+    assert result.zero_method == "wilcox"
+
+
+def test_the_same_wins_give_the_same_p_whatever_the_number_of_ties() -> None:
+    """scipy counted the zeros when choosing its method: 5 wins gave 0.0625 at n = 13
+    and 0.025 at n = 14. Conditional on the non-zero deltas they are the same test."""
+    p = {n: compare_paired([0.0] * n, [1.0] * 5 + [0.0] * (n - 5)).p_value for n in (13, 14, 40)}
+    assert p == {13: pytest.approx(0.0625), 14: pytest.approx(0.0625), 40: pytest.approx(0.0625)}
+
+
+def test_above_the_exact_limit_the_normal_approximation_matches_scipy() -> None:
+    rng = np.random.default_rng(3)
+    deltas = rng.integers(-2, 3, EXACT_MAX_NONZERO + 200).astype(np.float64) + 0.5
+    found = signed_rank(deltas)
+    assert found is not None and found.method == "normal"
+    expected = scipy.stats.wilcoxon(deltas, method="approx", correction=True)
+    assert found.p_value == pytest.approx(float(expected.pvalue), rel=1e-9)
+    # and at the limit, exact and normal agree closely
+    at_limit = deltas[:EXACT_MAX_NONZERO]
+    exact = signed_rank(at_limit)
+    approx = scipy.stats.wilcoxon(at_limit, method="approx", correction=True)
+    assert exact is not None and exact.method == "exact"
+    assert exact.p_value == pytest.approx(float(approx.pvalue), abs=2e-3)
+
+
+def test_power_of_the_observed_delta() -> None:
+    """Deltas with mean 0.5 and sd 1 over 36 cases: effect 0.5·6 = 3 standard errors,
+    power Φ(3 − 1.96) + Φ(−3 − 1.96) ≈ 0.85. No spread, no power figure."""
+    deltas = np.array([1.5, -0.5] * 18)
+    found = compare_paired([0.0] * 36, deltas.tolist(), resamples=FAST)
+    shift = 0.5 * 6 / float(np.std(deltas, ddof=1))
+    expected = scipy.stats.norm.sf(1.959964 - shift) + scipy.stats.norm.cdf(-1.959964 - shift)
+    assert found.power == pytest.approx(float(expected), rel=1e-5)
+    assert compare_paired([0.0] * 36, [1.0] * 36).power is None
+
+
+def test_the_length_adjusted_delta_comes_with_its_interval() -> None:
+    rng = np.random.default_rng(11)
+    base_len = rng.integers(200, 600, 36)
+    cand_len = base_len + rng.integers(-50, 300, 36)
+    base = rng.integers(0, 5, 36).astype(float)
+    cand = np.clip(base + rng.integers(-1, 2, 36), 0, 4)
+    found = length_effect(base, cand, base_len, cand_len)
+    assert found.adjusted_delta is not None
+    assert found.adjusted_ci_low is not None and found.adjusted_ci_high is not None
+    assert found.adjusted_ci_low < found.adjusted_delta < found.adjusted_ci_high
+    # wider than the plain delta's interval: the intercept is the noisier figure
+    plain = compare_paired(base.tolist(), cand.tolist())
+    assert plain.ci_low is not None and plain.ci_high is not None
+    adjusted_width = found.adjusted_ci_high - found.adjusted_ci_low
+    assert adjusted_width > 1.5 * (plain.ci_high - plain.ci_low)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 #: Version of the report.json layout; bump on any breaking change to it.
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2
+
+#: Versions `deltajudge report`, `diff` and the baseline gate still read. Version 2 only
+#: added fields (verdicts, one-sided p-values, case verdicts), so a version 1 file
+#: validates against the same model with those left empty.
+READABLE_SCHEMA_VERSIONS = (1, 2)
 
 #: Requests in flight per endpoint (base_url) unless a model sets `concurrency`.
 DEFAULT_CONCURRENCY = 16
@@ -38,6 +43,6 @@ BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 20240611
 CONFIDENCE = 0.95
 
-#: A rubric without `gates:` fails when the candidate is worse than the baseline by more
-#: than this fraction of the grader's score range, with 95% confidence (non-inferiority).
+#: `deltajudge init`'s non-inferiority margin, as a fraction of the grader's score range
+#: (0.2 points on 0–4): the candidate may be at most this much worse, with confidence.
 DEFAULT_NOT_WORSE_MARGIN = 0.05

@@ -14,19 +14,21 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from deltajudge import __version__
 from deltajudge.engine import Progress, StopWhen, execute
 from deltajudge.errors import ConfigError, DeltajudgeError
 from deltajudge.gating.names import BASELINE_GATE
+from deltajudge.gating.outcome import CaseVerdict, GateResult
 from deltajudge.generation.models import resolve_models
 from deltajudge.judging.loading import LoadedRubric
+from deltajudge.judging.rubric import GateTest
 from deltajudge.judging.rubric_names import PAIRED_METRICS
-from deltajudge.reporting.model import Figures, GateEntry, Report, RubricEntry
-from deltajudge.results import CaseResult, GateResult, RubricRun, RunResults
+from deltajudge.reporting.model import Figures, Report, RubricEntry
+from deltajudge.results import CaseResult, RubricRun, RunResults
 from deltajudge.settings import ModelConfig, Settings
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ class RubricOutcome:
     run: RubricRun
     figures: Figures
     gates: dict[str, GateResult]
+    case_verdicts: dict[str, CaseVerdict] = field(default_factory=dict)
 
 
 @dataclass
@@ -125,6 +128,7 @@ class Evaluation:
         self._conclude()
 
     def _conclude(self) -> None:
+        from deltajudge.gating.case_check import case_verdict
         from deltajudge.reporting.build import build_report, rubric_entry
 
         assert self.results is not None
@@ -133,9 +137,11 @@ class Evaluation:
         try:
             for run in self.results.rubrics:
                 figures = _figures_for(run, cache)
-                gates = {g.name: GateResult(**g.model_dump()) for g in figures.gates}
-                self.outcomes[run.loaded.path] = RubricOutcome(run, figures, gates)
-                entries.append(rubric_entry(run, figures))
+                gates = {g.name: g for g in figures.gates}
+                rubric = run.loaded.rubric
+                verdicts = {i: case_verdict(r, rubric) for i, r in run.cases.items()}
+                self.outcomes[run.loaded.path] = RubricOutcome(run, figures, gates, verdicts)
+                entries.append(rubric_entry(run, figures, verdicts))
         finally:
             if cache is not None:
                 cache.close()
@@ -152,10 +158,8 @@ class Evaluation:
         """Add the ``baseline`` gate to each rubric when a baseline report is given."""
         if self.settings.baseline is None:
             return
-        from deltajudge.reporting.compare import (  # deepdiff: only here
-            baseline_verdict,
-            load_baseline,
-        )
+        from deltajudge.gating.baseline import baseline_gate, baseline_tolerance  # deepdiff
+        from deltajudge.reporting.compare import load_baseline
 
         old: Report | None = None
         problem = ""
@@ -173,39 +177,18 @@ class Evaluation:
             except ConfigError as exc:
                 problem = exc.render()
         for entry, outcome in zip(entries, self.outcomes.values(), strict=True):
-            tolerance = self._tolerance(outcome)
-            if old is not None:
-                passed, reason = baseline_verdict(old, entry, tolerance)
-            else:
-                passed, reason = self.settings.update_baseline and self.accepts_baseline, problem
-            gate = GateResult(
-                name=BASELINE_GATE,
-                metric="baseline",
-                grader="*",
-                model="*",
-                value=None,
-                min=None,
-                max=None,
-                passed=passed,
-                reason=reason,
+            tolerance = baseline_tolerance(
+                outcome.run.loaded.rubric, outcome.figures.noise, self.settings.baseline_tolerance
             )
+            accepted = self.settings.update_baseline and self.accepts_baseline
+            gate = baseline_gate(old, entry, tolerance, problem, accepted)
             outcome.gates[BASELINE_GATE] = gate
-            entry.gates.append(GateEntry(**asdict(gate)))
+            entry.gates.append(gate)
 
     @property
     def accepts_baseline(self) -> bool:
         """A baseline is accepted from a full run only, unless the user forces it."""
         return not self.partial or self.settings.force_baseline
-
-    def _tolerance(self, outcome: RubricOutcome) -> float:
-        """The rubric's own tolerance, ``auto`` from its measured judge noise, else the run's."""
-        wanted = outcome.run.loaded.rubric.baseline_tolerance
-        if isinstance(wanted, float | int):
-            return float(wanted)
-        noise = outcome.figures.noise
-        if wanted == "auto" and noise is not None and noise.min_detectable_delta is not None:
-            return noise.min_detectable_delta
-        return self.settings.baseline_tolerance
 
     def _notes(self) -> list[str]:
         assert self.results is not None
@@ -245,6 +228,11 @@ class Evaluation:
         outcome = self.outcomes.get(path)
         return outcome.run.cases.get(case_id) if outcome else None
 
+    def case_verdict(self, path: Path, case_id: str) -> CaseVerdict | None:
+        """The case's verdict as gating decided it (the one report.json holds)."""
+        outcome = self.outcomes.get(path)
+        return outcome.case_verdicts.get(case_id) if outcome else None
+
     def gate(self, path: Path, name: str) -> GateResult | None:
         outcome = self.outcomes.get(path)
         return outcome.gates.get(name) if outcome else None
@@ -252,7 +240,8 @@ class Evaluation:
     def worst_cases(self, path: Path, gate: GateResult) -> list[str]:
         """For a failed gate on a delta: the cases that scored furthest below the baseline."""
         outcome = self.outcomes.get(path)
-        if self.report is None or outcome is None or gate.metric not in PAIRED_METRICS:
+        on_delta = gate.metric in PAIRED_METRICS or gate.metric in get_args(GateTest)
+        if self.report is None or outcome is None or not on_delta:
             return []
         from deltajudge.reporting.worst_cases import worst_deltas
 
@@ -290,12 +279,12 @@ def _figures_for(run: RubricRun, cache: ResponseCache | None) -> Figures:
     if found is not None:
         return Figures.model_validate_json(found)
     # scipy (~0.8 s to import) loads only here: collection and replays stay quick.
-    from deltajudge.gating.gates import evaluate_gates
+    from deltajudge.gating.gates import decide
     from deltajudge.reporting.build import figures
     from deltajudge.stats.rubric import analyze
 
     stats = analyze(run)
-    computed = figures(stats, evaluate_gates(run.loaded.rubric, stats))
+    computed = figures(stats, decide(run.loaded.rubric, stats))
     if cache is not None:
         cache.put_figures(key, computed.model_dump_json())
     return computed

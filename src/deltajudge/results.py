@@ -69,18 +69,3 @@ class RunResults:
     #: the session should end with (130, 143); None and 0 for a run that finished.
     interrupted: str | None = None
     exit_code: int = 0
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """One gate's outcome: pass/fail, the figure, and the reason in words."""
-
-    name: str
-    metric: str
-    grader: str
-    model: str
-    value: float | None
-    min: float | None
-    max: float | None
-    passed: bool
-    reason: str

@@ -4,8 +4,15 @@ a single judge score is noisy, so it never fails the build unless the rubric's
 
 from __future__ import annotations
 
+from deltajudge.gating.outcome import CaseVerdict
 from deltajudge.judging.rubric import Rubric
 from deltajudge.results import CaseResult
+
+
+def case_verdict(result: CaseResult, rubric: Rubric) -> CaseVerdict:
+    """The case item's verdict, stored per case in report.json and read by the item."""
+    problems = case_problems(result, rubric)
+    return CaseVerdict(passed=not problems, problems=problems)
 
 
 def case_problems(result: CaseResult, rubric: Rubric) -> list[str]:

@@ -21,12 +21,23 @@ def gate_name(spec: GateSpec, model: str, several: bool) -> str:
         return f"{spec.name}[{model}]" if several else spec.name
     # No "[" mid-name: pytest reads "a[b] >= 1" as a parametrized id and JUnit shows
     # "a[b] >= 1]"; a bracket may only close the name, as in "in [1, 2]".
+    if spec.test is not None:
+        margin = f" margin {spec.margin:g}" if spec.margin is not None else ""
+        return f"{spec.test}({spec.grader}, {model}){margin}"
     subject = f"{spec.metric}({spec.grader}, {model})"
     if spec.min is not None and spec.max is not None:
         return f"{subject} in [{spec.min:g}, {spec.max:g}]"
-    if spec.min is not None:
-        return f"{subject} >= {spec.min:g}"
-    return f"{subject} <= {spec.max:g}"
+    bounds = [
+        f"{sign} {value:g}"
+        for sign, value in (
+            (">=", spec.min),
+            (">", spec.above),
+            ("<=", spec.max),
+            ("<", spec.below),
+        )
+        if value is not None
+    ]
+    return f"{subject} {' and '.join(bounds)}"
 
 
 def gate_names(rubric: Rubric) -> list[str]:

@@ -90,20 +90,22 @@ def _check_references(rubric: Rubric, path: Path, positions: Positions) -> None:
                     f"gates[{index}].{key}: {alias!r} is not one of models {rubric.models}",
                 )
         target = gate.candidate or gate.model
-        if gate.metric in PAIRED_METRICS and target == rubric.baseline:
+        paired = gate.metric in PAIRED_METRICS or gate.test is not None
+        what, what_key = (gate.metric, "metric") if gate.test is None else (gate.test, "test")
+        if paired and target == rubric.baseline:
             raise _error(
                 path,
                 positions,
                 ("gates", index, "model" if gate.model else "candidate"),
-                f"gates[{index}]: {gate.metric} compares a candidate with the baseline; "
+                f"gates[{index}]: {what} compares a candidate with the baseline; "
                 f"{target!r} is the baseline",
             )
-        if gate.metric in PAIRED_METRICS and len(rubric.models) < 2:
+        if paired and len(rubric.models) < 2:
             raise _error(
                 path,
                 positions,
-                ("gates", index, "metric"),
-                f"gates[{index}].metric: {gate.metric} needs a baseline and a candidate in models",
+                ("gates", index, what_key),
+                f"gates[{index}].{what_key}: {what} needs a baseline and a candidate in models",
             )
     for key, named in (("noise_check", rubric.noise_check), ("case_check", rubric.case_check)):
         if named is not None and named.grader is not None and named.grader not in graders:

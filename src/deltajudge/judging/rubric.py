@@ -286,6 +286,8 @@ GateMetric = Literal[
     "delta_ci_low",
     "delta_ci_high",
     "p_value",
+    "p_better",
+    "p_worse",
     "win_rate",
     "pass_rate",
     "mean",
@@ -293,22 +295,50 @@ GateMetric = Literal[
     "errors",
 ]
 
+#: Named gates on a comparison's verdict (`deltajudge.gating.verdict`): superiority, no
+#: significant regression, non-inferiority within a margin, equivalence (TOST).
+GateTest = Literal["better", "not_worse", "noninferior", "equivalent"]
+
 
 class GateSpec(_Strict):
+    """A gate: either a bound on a figure (``metric`` with ``min``/``max``, inclusive, or
+    ``above``/``below``, strict) or a named test (``test``, with ``margin`` for
+    ``noninferior`` and ``equivalent``)."""
+
     name: str | None = None
-    metric: GateMetric
+    metric: GateMetric | None = None
+    test: GateTest | None = None
+    margin: float | None = Field(default=None, gt=0)
     grader: str
     model: str | None = None
     candidate: str | None = None
     min: float | None = None
     max: float | None = None
+    above: float | None = None
+    below: float | None = None
 
     @model_validator(mode="after")
     def _check_bounds(self) -> GateSpec:
-        if self.min is None and self.max is None:
-            raise ValueError("a gate needs `min`, `max` or both")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        bounds = [b for b in (self.min, self.max, self.above, self.below) if b is not None]
+        if (self.metric is None) == (self.test is None):
+            raise ValueError("a gate needs either `metric` (with bounds) or `test`, not both")
+        if self.test is not None:
+            if bounds:
+                raise ValueError(f"test: a `{self.test}` gate takes no min/max/above/below")
+            needs_margin = self.test in ("noninferior", "equivalent")
+            if needs_margin and self.margin is None:
+                raise ValueError(f"margin: a `{self.test}` gate needs a margin > 0")
+            if not needs_margin and self.margin is not None:
+                raise ValueError(f"margin: a `{self.test}` gate takes no margin")
+            return self
+        if self.margin is not None:
+            raise ValueError("margin: only `noninferior` and `equivalent` tests take a margin")
+        if not bounds:
+            raise ValueError("a gate needs `min`, `max`, `above` or `below`")
+        low = max((b for b in (self.min, self.above) if b is not None), default=None)
+        high = min((b for b in (self.max, self.below) if b is not None), default=None)
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"the lower bound ({low}) is above the upper bound ({high})")
         return self
 
 
@@ -342,6 +372,12 @@ class Rubric(_Strict):
     #: How far a mean may fall below the accepted baseline report; ``auto`` uses the
     #: judge noise measured by ``noise_check`` (its minimum detectable delta).
     baseline_tolerance: float | Literal["auto"] | None = None
+    #: When a case counts as regressed: ``step`` (default: a drop of one scale step on an
+    #: integer scale, any drop on a continuous one), ``noise`` (a drop beyond the judge's
+    #: measured noise, needs ``noise_check``), or a number (a drop larger than it).
+    regression_threshold: Annotated[float, Field(ge=0)] | Literal["step", "noise"] | None = None
+    #: ``holm`` adjusts the verdicts' p-values across this rubric's comparisons.
+    correction: Literal["none", "holm"] = "none"
     _default_gates: bool = PrivateAttr(default=False)
 
     @model_validator(mode="after")
@@ -353,6 +389,8 @@ class Rubric(_Strict):
             raise ValueError(f"graders: grader names must be unique (got {names})")
         if self.baseline_tolerance == "auto" and self.noise_check is None:
             raise ValueError("baseline_tolerance: auto needs a noise_check to derive it from")
+        if self.regression_threshold == "noise" and self.noise_check is None:
+            raise ValueError("regression_threshold: noise needs a noise_check to measure it")
         if "gates" not in self.model_fields_set:
             from deltajudge.judging.default_gates import default_gates
 

@@ -58,15 +58,15 @@ class CaseItem(pytest.Item):
         self.case = case
 
     def runtest(self) -> None:
-        from deltajudge.gating.case_check import case_problems
-
+        """Reads the case's verdict (decided in `deltajudge.gating`, stored in the report)."""
         evaluation = evaluation_for(self.config)
         if evaluation.failure is not None:
             raise CaseFailed(evaluation.failure.__str__())
         result = evaluation.case_result(self.loaded.path, self.case.id)
         if result is None and evaluation.stopped:
             pytest.skip("not evaluated: -x/--maxfail stopped the run once enough cases failed")
-        if result is None:
+        verdict = evaluation.case_verdict(self.loaded.path, self.case.id)
+        if result is None or verdict is None:
             stopped = evaluation.results.interrupted if evaluation.results else None
             if stopped:
                 raise CaseFailed(f"not run: the run was interrupted by {stopped}")
@@ -74,11 +74,11 @@ class CaseItem(pytest.Item):
         for alias, grades in result.grades.items():
             for grader, grade in grades.items():
                 self.user_properties.append((f"{alias}.{grader}", grade.score))
-        problems = case_problems(result, self.loaded.rubric)
-        if problems:
+        if not verdict.passed:
             from deltajudge.reporting.case_text import describe_case
 
-            raise CaseFailed("\n".join([*problems, "", describe_case(result, self.loaded.rubric)]))
+            described = describe_case(result, self.loaded.rubric)
+            raise CaseFailed("\n".join([*verdict.problems, "", described]))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CaseFailed):

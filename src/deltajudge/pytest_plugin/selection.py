@@ -61,13 +61,13 @@ def select(evaluation: Evaluation, items: Sequence[pytest.Item]) -> None:
 def stop_after_failures(maxfail: int) -> StopWhen:
     """pytest's ``-x``/``--maxfail N`` for the engine: once N evaluated cases fail their
     case check, start no new case, so a broken endpoint or prompt costs N cases, not all."""
-    from deltajudge.gating.case_check import case_problems
+    from deltajudge.gating.case_check import case_verdict
 
     failed = 0
 
     def stop(run: RubricRun, result: CaseResult) -> bool:
         nonlocal failed
-        failed += bool(case_problems(result, run.loaded.rubric))
+        failed += not case_verdict(result, run.loaded.rubric).passed
         return failed >= maxfail
 
     return stop

@@ -13,12 +13,12 @@ from pydantic import TypeAdapter
 
 from deltajudge import __version__
 from deltajudge.constants import REPORT_SCHEMA_VERSION
+from deltajudge.gating.outcome import CaseVerdict
 from deltajudge.judging.rubric import LabelModelGrader, PairwiseGrader, ScoreModelGrader
 from deltajudge.reporting.model import (
     CaseEntry,
     ComparisonEntry,
     Figures,
-    GateEntry,
     GraderFigures,
     GraderInfo,
     ModelFigures,
@@ -30,9 +30,11 @@ from deltajudge.reporting.model import (
     SampleEntry,
     TokenEntry,
 )
-from deltajudge.results import CaseResult, GateResult, RubricRun, RunResults
+from deltajudge.results import CaseResult, RubricRun, RunResults
 
 if TYPE_CHECKING:  # the statistics (scipy) load only when figures must be computed
+    from deltajudge.gating.gates import Decisions
+    from deltajudge.gating.outcome import Verdict
     from deltajudge.stats.rubric import Comparison, ModelGraderStats, RubricStats
 
 
@@ -53,12 +55,8 @@ def git_commit(cwd: Path) -> str | None:
 def _figures(stats: ModelGraderStats) -> GraderFigures:
     rate = stats.pass_rate
     return GraderFigures(
-        n=stats.summary.n,
+        **asdict(stats.summary),
         errors=stats.errors,
-        mean=stats.summary.mean,
-        std=stats.summary.std,
-        ci_low=stats.summary.ci_low,
-        ci_high=stats.summary.ci_high,
         pass_rate=rate.rate if rate else None,
         pass_rate_ci_low=rate.ci_low if rate else None,
         pass_rate_ci_high=rate.ci_high if rate else None,
@@ -67,37 +65,37 @@ def _figures(stats: ModelGraderStats) -> GraderFigures:
     )
 
 
-def _comparison(c: Comparison) -> ComparisonEntry:
-    p = c.paired
+def _comparison(c: Comparison, verdict: Verdict) -> ComparisonEntry:
+    """The paired figures go in as they are (the report's names are the dataclass's);
+    McNemar and the length figures are prefixed, as one flat row reads in a table."""
+    flips, length = c.mcnemar, c.length
     return ComparisonEntry(
+        **asdict(c.paired),
         baseline=c.baseline,
         candidate=c.candidate,
         grader=c.grader,
-        n=p.n,
         errors=c.errors,
-        mean_delta=p.mean_delta,
-        ci_low=p.ci_low,
-        ci_high=p.ci_high,
-        p_value=p.p_value,
-        sign_test_p=p.sign_test_p,
-        wins=p.wins,
-        ties=p.ties,
-        losses=p.losses,
-        win_rate=p.win_rate,
-        mcnemar_fixed=c.mcnemar.fixed if c.mcnemar else None,
-        mcnemar_broken=c.mcnemar.broken if c.mcnemar else None,
-        mcnemar_p=c.mcnemar.p_value if c.mcnemar else None,
-        baseline_mean_length=c.length.baseline_mean_len,
-        candidate_mean_length=c.length.candidate_mean_len,
-        baseline_length_corr=c.length.baseline_corr,
-        candidate_length_corr=c.length.candidate_corr,
-        length_adjusted_delta=c.length.adjusted_delta,
+        win_rate=c.paired.win_rate,
+        mcnemar_fixed=flips.fixed if flips else None,
+        mcnemar_broken=flips.broken if flips else None,
+        mcnemar_p=flips.p_value if flips else None,
+        baseline_mean_length=length.baseline_mean_len,
+        candidate_mean_length=length.candidate_mean_len,
+        baseline_length_corr=length.baseline_corr,
+        candidate_length_corr=length.candidate_corr,
+        length_adjusted_delta=length.adjusted_delta,
+        length_adjusted_ci_low=length.adjusted_ci_low,
+        length_adjusted_ci_high=length.adjusted_ci_high,
         regressions=[Regression(id=i, delta=d) for i, d in c.regressions],
+        regression_rule=c.regression_rule,
         inconsistent=c.inconsistent,
+        verdict=verdict,
     )
 
 
-def _case(result: CaseResult, run: RubricRun, regressed: set[str]) -> CaseEntry:
+def _case(
+    result: CaseResult, run: RubricRun, regressed: set[str], verdict: CaseVerdict | None
+) -> CaseEntry:
     rubric = run.loaded.rubric
     samples = {}
     for alias in rubric.models:
@@ -134,6 +132,7 @@ def _case(result: CaseResult, run: RubricRun, regressed: set[str]) -> CaseEntry:
         deltas=deltas,
         regressed=case.id in regressed,
         errors=result.errors(),
+        verdict=verdict,
     )
 
 
@@ -151,21 +150,32 @@ def _grader_info(run: RubricRun) -> list[GraderInfo]:
     return out
 
 
-def figures(stats: RubricStats, gates: list[GateResult]) -> Figures:
+def figures(stats: RubricStats, decisions: Decisions) -> Figures:
     return Figures(
         models={
             alias: ModelFigures(graders={g: _figures(s) for g, s in by_grader.items()})
             for alias, by_grader in stats.models.items()
         },
-        comparisons=[_comparison(c) for c in stats.comparisons],
-        gates=[GateEntry(**asdict(g)) for g in gates],
+        comparisons=[
+            _comparison(c, v) for c, v in zip(stats.comparisons, decisions.verdicts, strict=True)
+        ],
+        gates=list(decisions.gates),
         noise=_noise(stats),
     )
 
 
-def rubric_entry(run: RubricRun, figures: Figures) -> RubricEntry:
+def rubric_entry(
+    run: RubricRun, figures: Figures, case_verdicts: dict[str, CaseVerdict]
+) -> RubricEntry:
+    """The rubric's report entry; each case carries the verdict gating gave it."""
     loaded = run.loaded
     regressed = {r.id for c in figures.comparisons for r in c.regressions}
+    cases = [
+        _case(run.cases[c.id], run, regressed, case_verdicts.get(c.id))
+        for c in run.selected
+        if c.id in run.cases
+    ]
+    correction = loaded.rubric.correction
     return RubricEntry(
         name=loaded.name,
         description=loaded.rubric.description,
@@ -180,24 +190,17 @@ def rubric_entry(run: RubricRun, figures: Figures) -> RubricEntry:
         graders=_grader_info(run),
         models=figures.models,
         comparisons=figures.comparisons,
-        cases=[_case(run.cases[c.id], run, regressed) for c in run.selected if c.id in run.cases],
+        cases=cases,
         gates=list(figures.gates),
         noise=figures.noise,
+        correction=None if correction == "none" else correction,
     )
 
 
 def _noise(stats: RubricStats) -> NoiseEntry | None:
     if stats.noise is None:
         return None
-    noise = stats.noise.noise
-    return NoiseEntry(
-        grader=stats.noise.grader,
-        answers=noise.answers,
-        repeats=noise.repeats,
-        within_sd=noise.within_sd,
-        min_detectable_delta=noise.min_detectable_delta,
-        detectable=stats.noise.detectable,
-    )
+    return NoiseEntry(grader=stats.noise.grader, **asdict(stats.noise.noise))
 
 
 def build_report(

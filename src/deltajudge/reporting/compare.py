@@ -1,75 +1,21 @@
-"""What changed between two reports: regression gating across runs, the way snapshot
-plugins do it, and ``deltajudge diff``.
+"""Reading saved reports and ``deltajudge diff``: what changed between two reports.
 
-An accepted ``report.json`` is the baseline. This run fails its ``baseline`` gate when an
-aggregate (a model's mean on a grader) fell by more than the tolerance; the failure
-lists what changed case by case, computed with deepdiff, so a reviewer sees *why*.
+The case-by-case comparison itself lives with the ``baseline`` gate that uses it
+(`deltajudge.gating.baseline`); this module loads reports (schema versions 1 and 2) and
+lists the changes across a whole report.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from deepdiff import DeepDiff
 from pydantic import ValidationError
 
-from deltajudge.constants import REPORT_SCHEMA_VERSION
+from deltajudge.constants import READABLE_SCHEMA_VERSIONS, REPORT_SCHEMA_VERSION
 from deltajudge.errors import ConfigError
-from deltajudge.reporting.model import Report, RubricEntry
-
-#: How far a mean may fall below the baseline's before the gate fails, by default.
-DEFAULT_TOLERANCE = 0.1
-
-
-@dataclass(frozen=True)
-class AggregateChange:
-    model: str
-    grader: str
-    old: float | None
-    new: float | None
-
-    @property
-    def delta(self) -> float | None:
-        return None if self.old is None or self.new is None else self.new - self.old
-
-
-@dataclass
-class RubricChanges:
-    rubric: str
-    aggregates: list[AggregateChange] = field(default_factory=list)
-    cases_added: list[str] = field(default_factory=list)
-    cases_removed: list[str] = field(default_factory=list)
-    scores_changed: list[str] = field(default_factory=list)  # "case / model / grader: 2 -> 3"
-    outputs_changed: list[str] = field(default_factory=list)  # "case / model"
-
-    def fell(self, tolerance: float) -> list[AggregateChange]:
-        return [a for a in self.aggregates if a.delta is not None and a.delta < -tolerance]
-
-    def lines(self, tolerance: float, limit: int = 20) -> list[str]:
-        out = [f"rubric {self.rubric}:"]
-        for a in self.aggregates:
-            if a.delta is not None and a.delta != 0:
-                flag = "  FELL" if a.delta < -tolerance else ""
-                move = f"{a.old:.3f} -> {a.new:.3f} ({a.delta:+.3f})"
-                out.append(f"  mean {a.model}/{a.grader}: {move}{flag}")
-            elif a.old != a.new:  # a figure appeared or vanished (no scored case, or removed)
-                out.append(f"  mean {a.model}/{a.grader}: {_shown(a.old)} -> {_shown(a.new)}")
-        for title, items in (
-            ("cases added", self.cases_added),
-            ("cases removed", self.cases_removed),
-            ("scores changed", self.scores_changed),
-            ("outputs changed", self.outputs_changed),
-        ):
-            if items:
-                shown = ", ".join(items[:limit]) + (" …" if len(items) > limit else "")
-                out.append(f"  {title} ({len(items)}): {shown}")
-        return out
-
-
-def _shown(value: float | None) -> str:
-    return "none" if value is None else f"{value:.3f}"
+from deltajudge.gating.baseline import RubricChanges, compare_rubric
+from deltajudge.reporting.model import Report
 
 
 def load_baseline(path: Path) -> Report:
@@ -93,54 +39,14 @@ def load_report(path: Path, role: str = "report") -> Report:
         raise ConfigError(
             f"not a deltajudge report.json ({exc.error_count()} schema problems)", path=path
         ) from None
-    if report.schema_version != REPORT_SCHEMA_VERSION:
+    if report.schema_version not in READABLE_SCHEMA_VERSIONS:
         raise ConfigError(
             f"{role} has schema_version {report.schema_version}; this deltajudge writes "
-            f"{REPORT_SCHEMA_VERSION}",
+            f"{REPORT_SCHEMA_VERSION} and reads {', '.join(map(str, READABLE_SCHEMA_VERSIONS))}",
             path=path,
             hint="re-accept the baseline with --dj-update-baseline" if role == "baseline" else None,
         )
     return report
-
-
-def _case_view(rubric: RubricEntry) -> dict[str, Any]:
-    return {
-        case.id: {
-            alias: {"scores": dict(sample.scores), "output": sample.output_text}
-            for alias, sample in case.samples.items()
-        }
-        for case in rubric.cases
-    }
-
-
-def compare_rubric(old: RubricEntry, new: RubricEntry) -> RubricChanges:
-    changes = RubricChanges(rubric=new.name)
-    pairs = {(a, g) for r in (old, new) for a, f in r.models.items() for g in f.graders}
-    for alias, grader in sorted(pairs):
-        changes.aggregates.append(
-            AggregateChange(alias, grader, _mean(old, alias, grader), _mean(new, alias, grader))
-        )
-    diff = DeepDiff(_case_view(old), _case_view(new), view="tree")
-    for kind, nodes in diff.items():
-        for node in nodes:
-            path = node.path(output_format="list")
-            if kind == "dictionary_item_added" and len(path) == 1:
-                changes.cases_added.append(str(path[0]))
-            elif kind == "dictionary_item_removed" and len(path) == 1:
-                changes.cases_removed.append(str(path[0]))
-            elif len(path) >= 3 and path[2] == "output":
-                changes.outputs_changed.append(f"{path[0]} / {path[1]}")
-            elif len(path) >= 4 and path[2] == "scores":
-                changes.scores_changed.append(
-                    f"{path[0]} / {path[1]} / {path[3]}: {node.t1} -> {node.t2}"
-                )
-    return changes
-
-
-def _mean(rubric: RubricEntry, alias: str, grader: str) -> float | None:
-    figures = rubric.models.get(alias)
-    found = figures.graders.get(grader) if figures else None
-    return found.mean if found else None
 
 
 @dataclass
@@ -175,20 +81,3 @@ def compare_reports(old: Report, new: Report) -> ReportChanges:
             if alias in old.models and old.models[alias].model != info.model
         ],
     )
-
-
-def baseline_verdict(old: Report, rubric: RubricEntry, tolerance: float) -> tuple[bool, str]:
-    """Pass/fail and the words for the ``baseline`` gate of one rubric."""
-    previous = next((r for r in old.rubrics if r.name == rubric.name), None)
-    if previous is None:
-        return False, f"the baseline report has no rubric named {rubric.name!r}"
-    changes = compare_rubric(previous, rubric)
-    fell = changes.fell(tolerance)
-    head = (
-        f"{len(fell)} aggregate(s) fell by more than {tolerance:g}"
-        if fell
-        else f"no aggregate fell by more than {tolerance:g}"
-    )
-    from deltajudge.reporting.worst_cases import worst_since
-
-    return not fell, "\n".join([head, *worst_since(previous, rubric), *changes.lines(tolerance)])

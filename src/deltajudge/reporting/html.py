@@ -56,6 +56,8 @@ def _env() -> Environment:
         ci_text=words.ci_text,
         headline=words.headline,
         verdict=words.verdict,
+        power_note=words.power_note,
+        regression_rule=words.regression_rule,
         gate_bounds=words.gate_bounds,
         excerpt=words.excerpt,
         score=score_text,

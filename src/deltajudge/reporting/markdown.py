@@ -47,37 +47,66 @@ def ci_text(low: float | None, high: float | None, *, signed: bool = True) -> st
 
 
 def verdict(c: ComparisonEntry) -> str:
-    """The word a reader acts on. Significant means the 95% CI of the mean delta excludes 0.
-
-    The interval decides (the p-value is printed beside it), the same rule the
-    ``delta_ci_low`` gates use, so the headline and a gate never disagree.
-    """
-    if c.mean_delta is None:
-        return "not measurable"
-    if c.ci_low is not None and c.ci_low > 0:
-        return "significant improvement"
-    if c.ci_high is not None and c.ci_high < 0:
-        return "significant regression"
-    return "no significant change"
+    """The word a reader acts on: *better*, *worse* or *insufficient evidence*, as gating
+    decided it (`deltajudge.gating.verdict`: the 95% CI and the exact Wilcoxon test must
+    agree, with enough cases that changed). Renderers only read it; a version 1 report
+    has none."""
+    if c.verdict is None:
+        return "no verdict recorded"
+    return c.verdict.outcome
 
 
 def headline(c: ComparisonEntry) -> str:
-    """``candidate vs base on tone: +0.45 [+0.21, +0.70], p=0.003 — significant improvement``."""
+    """``cand vs base on tone (n=36): +0.45 [+0.21, +0.70], p=0.003 (two-sided) — better``."""
     subject = f"{c.candidate} vs {c.baseline} on {c.grader}"
     if c.mean_delta is None:
         return f"{subject}: no case has scores from both models ({c.errors} with errors)"
     figures = (
-        f"{num(c.mean_delta, signed=True)} {ci_text(c.ci_low, c.ci_high)}, {p_text(c.p_value)}"
+        f"{num(c.mean_delta, signed=True)} {ci_text(c.ci_low, c.ci_high)}, "
+        f"{p_text(c.p_value)} (two-sided)"
     )
-    return f"{subject}: {figures} — {verdict(c)}"
+    corrected = " (Holm-corrected)" if c.verdict is not None and c.verdict.correction else ""
+    return f"{subject} (n={c.n}): {figures} — {verdict(c)}{corrected}"
 
 
-def gate_bounds(low: float | None, high: float | None) -> str:
+def gate_bounds(
+    low: float | None,
+    high: float | None,
+    above: float | None = None,
+    below: float | None = None,
+    margin: float | None = None,
+    metric: str = "",
+) -> str:
+    """What a gate requires: ``≥``/``≤`` inclusive, ``>``/``<`` strict, or the named test."""
+    if metric in ("better", "not_worse"):
+        return "verdict better" if metric == "better" else "verdict not worse"
+    if margin is not None:
+        return f"{metric}, margin {margin:g}"
     if low is not None and high is not None:
         return f"in [{low:g}, {high:g}]"
-    if low is not None:
-        return f"≥ {low:g}"
-    return f"≤ {high:g}" if high is not None else ""
+    parts = [
+        f"{sign} {value:g}"
+        for sign, value in (("≥", low), (">", above), ("≤", high), ("<", below))
+        if value is not None
+    ]
+    return " and ".join(parts)
+
+
+def regression_rule(rubric: RubricEntry) -> str:
+    """The rule(s) the regression counts used, for the line under a regressions table."""
+    rules = sorted({c.regression_rule for c in rubric.comparisons if c.regression_rule})
+    return "; ".join(rules)
+
+
+def power_note(c: ComparisonEntry) -> str | None:
+    """For an undecided comparison: how likely these cases were to detect a delta this
+    large, which says whether "insufficient evidence" means "add cases"."""
+    if c.verdict is None or c.verdict.outcome != "insufficient evidence" or c.power is None:
+        return None
+    return (
+        f"{c.candidate} on {c.grader}: insufficient evidence; with n={c.n} the power to "
+        f"detect a true delta of {num(c.mean_delta, signed=True)} is {c.power:.0%}"
+    )
 
 
 def excerpt(text: str, limit: int = _EXCERPT) -> str:
@@ -132,7 +161,16 @@ def _comparisons_table(rubric: RubricEntry) -> str:
         ]
         for c in rubric.comparisons
     ]
-    headers = ["comparison", "grader", "n", "Δ mean [95% CI]", "p", "W/T/L", "regressed", "verdict"]
+    headers = [
+        "comparison",
+        "grader",
+        "n",
+        "Δ mean [95% CI]",
+        "p (two-sided)",
+        "W/T/L",
+        "regressed",
+        "verdict",
+    ]
     return _table(rows, headers)
 
 
@@ -144,7 +182,7 @@ def _gates_table(rubric: RubricEntry) -> str:
             cell(g.model),
             cell(f"{g.metric}[{g.grader}]"),
             num(g.value),
-            gate_bounds(g.min, g.max),
+            gate_bounds(g.min, g.max, g.above, g.below, g.margin, g.metric),
             cell(g.reason, 120),
         ]
         for g in rubric.gates
@@ -191,16 +229,13 @@ def _caveats(rubric: RubricEntry) -> list[str]:
         for c in rubric.comparisons
         if c.inconsistent
     ]
+    out += [f"_{cell(note, 300)}._" for c in rubric.comparisons if (note := power_note(c))]
     noise = rubric.noise
     if noise is not None:
-        verdicts = "; ".join(
-            f"{cell(cand)} {'above it' if ok else 'not above it' if ok is not None else 'unknown'}"
-            for cand, ok in noise.detectable.items()
-        )
         out.append(
             f"_Judge noise on {cell(noise.grader)}: sd {num(noise.within_sd)} within an answer "
             f"({noise.answers} answers × {noise.repeats}); smallest detectable delta "
-            f"{num(noise.min_detectable_delta)}{': ' + verdicts if verdicts else ''}._"
+            f"{num(noise.min_detectable_delta)}._"
         )
     return out
 
@@ -232,6 +267,7 @@ def _rubric_section(rubric: RubricEntry, top_regressions: int) -> list[str]:
         shown = min(count, top_regressions)
         lines += [f"**Largest regressions ({shown} of {count})**", ""]
         lines += [_regressions_table(rubric, top_regressions), ""]
+        lines += [f"_Regressed: {cell(regression_rule(rubric), 300)}._", ""]
     return lines
 
 

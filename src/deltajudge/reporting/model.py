@@ -3,6 +3,9 @@
 re-rendered or compared later without calling a model.
 
 Bump `deltajudge.constants.REPORT_SCHEMA_VERSION` on any change that breaks a reader.
+Verdicts (a comparison's, a case's, each gate's) are the `deltajudge.gating.outcome`
+values themselves, decided once in `deltajudge.gating` and held here as they are.
+Version 2 added fields only; a version 1 file reads with them empty (``None``).
 """
 
 from __future__ import annotations
@@ -10,6 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from deltajudge.gating.outcome import CaseVerdict, GateResult, Verdict
+
+#: The one gate type: the report holds gating's outcome as it is.
+GateEntry = GateResult
 
 
 class _Model(BaseModel):
@@ -70,12 +78,20 @@ class ComparisonEntry(_Model):
     mean_delta: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
+    #: two-sided; ``p_better``/``p_worse`` are the one-sided Wilcoxon p-values.
     p_value: float | None = None
     sign_test_p: float | None = None
     wins: int = 0
     ties: int = 0
     losses: int = 0
     win_rate: float | None = None
+    p_better: float | None = None
+    p_worse: float | None = None
+    #: ``exact`` or ``normal``; ``zero_method`` is how ties were treated (``wilcox``).
+    wilcoxon_method: str | None = None
+    zero_method: str | None = None
+    #: chance of detecting a true delta as large as the observed one with these cases.
+    power: float | None = None
     mcnemar_fixed: int | None = None
     mcnemar_broken: int | None = None
     mcnemar_p: float | None = None
@@ -84,7 +100,13 @@ class ComparisonEntry(_Model):
     baseline_length_corr: float | None = None
     candidate_length_corr: float | None = None
     length_adjusted_delta: float | None = None
+    length_adjusted_ci_low: float | None = None
+    length_adjusted_ci_high: float | None = None
     regressions: list[Regression] = Field(default_factory=list)
+    #: when a case counted as regressed, in words (e.g. "a drop of at least 1 scale step").
+    regression_rule: str | None = None
+    #: better / worse / insufficient evidence, with its reason (None in version 1 files).
+    verdict: Verdict | None = None
     #: pairwise graders only: verdicts that flipped when the two answers swapped places.
     inconsistent: int | None = None
 
@@ -116,18 +138,8 @@ class CaseEntry(_Model):
     deltas: dict[str, dict[str, float | None]] = Field(default_factory=dict)
     regressed: bool = False
     errors: list[str] = Field(default_factory=list)
-
-
-class GateEntry(_Model):
-    name: str
-    metric: str
-    grader: str
-    model: str
-    passed: bool
-    value: float | None = None
-    min: float | None = None
-    max: float | None = None
-    reason: str = ""
+    #: the case item's verdict: passed, and its problems in words (None in version 1).
+    verdict: CaseVerdict | None = None
 
 
 class GraderInfo(_Model):
@@ -148,8 +160,6 @@ class NoiseEntry(_Model):
     repeats: int
     within_sd: float | None = None
     min_detectable_delta: float | None = None
-    #: candidate -> is the measured |mean delta| above the minimum detectable delta?
-    detectable: dict[str, bool | None] = Field(default_factory=dict)
 
 
 class Figures(_Model):
@@ -180,6 +190,8 @@ class RubricEntry(_Model):
     cases: list[CaseEntry]
     gates: list[GateEntry]
     noise: NoiseEntry | None = None
+    #: ``holm`` when the verdicts' p-values are Holm-adjusted across the comparisons.
+    correction: str | None = None
 
 
 class Report(_Model):

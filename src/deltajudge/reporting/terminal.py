@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from deltajudge.reporting.markdown import num, pct
+from deltajudge.reporting.markdown import ci_text, num, pct, power_note, regression_rule, verdict
 from deltajudge.reporting.model import ComparisonEntry, Report, RubricEntry
 
 #: Answers this much longer (or shorter) get a line: length often moves judge scores.
@@ -24,7 +24,6 @@ def _models_table(rubric: RubricEntry) -> str:
 def _deltas_table(rubric: RubricEntry) -> str:
     rows = []
     for c in rubric.comparisons:
-        ci = f"[{num(c.ci_low, signed=True)}, {num(c.ci_high, signed=True)}]"
         p = "—" if c.p_value is None else f"{c.p_value:.3g}"
         rows.append(
             [
@@ -32,17 +31,15 @@ def _deltas_table(rubric: RubricEntry) -> str:
                 c.grader,
                 c.n,
                 num(c.mean_delta, signed=True),
-                ci,
+                ci_text(c.ci_low, c.ci_high),
                 p,
                 f"{c.wins}/{c.ties}/{c.losses}",
                 len(c.regressions),
+                verdict(c),
             ]
         )
-    return tabulate(
-        rows,
-        headers=["comparison", "grader", "n", "Δ mean", "95% CI", "p", "W/T/L", "regressed"],
-        disable_numparse=True,
-    )
+    headers = ["comparison", "grader", "n", "Δ mean", "95% CI", "p (2-sided)", "W/T/L"]
+    return tabulate(rows, headers=[*headers, "regressed", "verdict"], disable_numparse=True)
 
 
 def _longer(c: ComparisonEntry) -> float | None:
@@ -59,7 +56,7 @@ def _noise_line(rubric: RubricEntry) -> str:
     mdd = num(noise.min_detectable_delta)
     return (
         f"  judge noise on {noise.grader}: sd {num(noise.within_sd)} within an answer "
-        f"({noise.answers} answers x {noise.repeats}); smallest delta {rubric.cases_selected} "
+        f"({noise.answers} answers x {noise.repeats}); smallest delta n={rubric.cases_selected} "
         f"cases can detect: {mdd}"
     )
 
@@ -93,7 +90,14 @@ def summary_lines(report: Report, paths: list[str]) -> list[str]:
         lines += ["", f"rubric {rubric.name} ({selected})", _models_table(rubric)]
         if rubric.comparisons:
             lines += ["", _deltas_table(rubric)]
+            if any(c.regressions for c in rubric.comparisons):
+                lines.append(f"  regressed = {regression_rule(rubric)}")
+            if rubric.correction:
+                lines.append(f"  verdicts {rubric.correction.capitalize()}-corrected")
         for c in rubric.comparisons:
+            note = power_note(c)
+            if note:
+                lines.append(f"  {note}")
             if c.inconsistent:
                 lines.append(
                     f"  {c.grader}: {c.inconsistent} of {c.n} {c.candidate} verdicts flipped when "
@@ -104,7 +108,8 @@ def summary_lines(report: Report, paths: list[str]) -> list[str]:
                 lines.append(
                     f"  {c.grader}: {c.candidate}'s answers are {ratio:.1f}x as long as "
                     f"{c.baseline}'s; at equal length the delta would be "
-                    f"{num(c.length_adjusted_delta, signed=True)}"
+                    f"{num(c.length_adjusted_delta, signed=True)} "
+                    f"{ci_text(c.length_adjusted_ci_low, c.length_adjusted_ci_high)} (n={c.n})"
                 )
         if rubric.noise is not None:
             lines.append(_noise_line(rubric))

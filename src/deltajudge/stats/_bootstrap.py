@@ -6,6 +6,10 @@ changes on re-render would make a CI gate flaky without anything having changed.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import scipy.stats
 from numpy.typing import NDArray
@@ -47,3 +51,46 @@ def mean_ci(
     )
     low, high = result.confidence_interval
     return float(low), float(high)
+
+
+def paired_statistic_ci(
+    first: NDArray[np.float64],
+    second: NDArray[np.float64],
+    statistic: Callable[..., NDArray[np.float64]],
+    *,
+    seed: int,
+    resamples: int,
+    confidence: float,
+) -> tuple[float | None, float | None]:
+    """Percentile bootstrap interval of ``statistic(first, second, axis=-1)``, resampling
+    cases (each keeps its pair). None when some resample leaves the statistic undefined
+    (NaN, e.g. a regression line through points that all share one x): an interval
+    over the other resamples would describe different data."""
+    with warnings.catch_warnings():  # NaN resamples are handled below, not worth a warning
+        warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)
+        result = _paired_bootstrap(first, second, statistic, seed, resamples, confidence)
+    low, high = (float(v) for v in result.confidence_interval)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return None, None
+    return low, high
+
+
+def _paired_bootstrap(
+    first: NDArray[np.float64],
+    second: NDArray[np.float64],
+    statistic: Callable[..., NDArray[np.float64]],
+    seed: int,
+    resamples: int,
+    confidence: float,
+) -> Any:
+    return scipy.stats.bootstrap(
+        (first, second),
+        statistic,
+        paired=True,
+        n_resamples=resamples,
+        batch=_BATCH,
+        vectorized=True,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )

@@ -15,8 +15,9 @@ import scipy.stats
 from numpy.typing import NDArray
 
 from deltajudge.constants import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE
-from deltajudge.stats._arrays import as_flags, as_scores, deltas, optional_float, same_length
+from deltajudge.stats._arrays import TIE_TOLERANCE, as_flags, as_scores, deltas, same_length
 from deltajudge.stats._bootstrap import mean_ci
+from deltajudge.stats.wilcoxon import ZERO_METHOD, signed_rank
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,16 @@ class PairedComparison:
     ``mean_delta`` is the headline (OpenAI's DPO guide reports "Δ mean = 0.45").
     ``ci_low``/``ci_high`` say whether it could be noise: an interval that excludes 0
     is a change the same prompts would most likely show again. ``p_value`` (Wilcoxon
-    signed-rank) and ``sign_test_p`` answer "did cases move up more than down", the
-    sign test with no assumption about how far they moved. ``wins``/``ties``/``losses``
-    show whether a small mean hides many cases moving both ways.
+    signed-rank, two-sided) and ``sign_test_p`` (two-sided) answer "did cases move up
+    more than down", the sign test with no assumption about how far they moved.
+    ``p_better`` and ``p_worse`` are the two one-sided Wilcoxon p-values: a small
+    ``p_better`` is evidence the candidate is better, never that it is worse.
+    ``wilcoxon_method`` says whether they are exact or the normal approximation;
+    ``zero_method`` how tied cases were treated (``wilcox``: set aside).
+    ``wins``/``ties``/``losses`` show whether a small mean hides cases moving both ways.
+    ``power`` is the chance a paired test at the 5% level detects a true delta as large
+    as the observed one with this many cases and this spread of deltas (normal
+    approximation): low power next to "insufficient evidence" says "add cases".
     """
 
     n: int
@@ -40,11 +48,21 @@ class PairedComparison:
     wins: int
     ties: int
     losses: int
+    p_better: float | None = None
+    p_worse: float | None = None
+    wilcoxon_method: str | None = None
+    zero_method: str = ZERO_METHOD
+    power: float | None = None
 
     @property
     def win_rate(self) -> float | None:
         """Share of cases the candidate won outright (ties count as not won)."""
         return self.wins / self.n if self.n else None
+
+    @property
+    def nontied(self) -> int:
+        """Cases that moved at all: the only ones that say anything about direction."""
+        return self.wins + self.losses
 
 
 def compare_paired(
@@ -60,12 +78,12 @@ def compare_paired(
     The interval resamples cases (each case keeps its own baseline and candidate score),
     seeded so the same results always print the same interval.
 
-    The Wilcoxon test uses ``zero_method="wilcox"``: tied cases are set aside, as the
-    sign test does, and are reported as ``ties`` instead. On a 0–4 judge scale most
-    cases often tie; folding them into the ranks ("zsplit") would dilute a consistent
-    direction among the cases that did change. ``p_value`` is None with fewer than two
-    cases or when every case tied: there is no change whose direction could be tested.
-    ``sign_test_p`` is None when no case changed.
+    The Wilcoxon test (`deltajudge.stats.wilcoxon`) is conditional on the cases that
+    changed (``zero_method="wilcox"``): tied cases are set aside, as the sign test does,
+    and are reported as ``ties`` instead. On a 0–4 judge scale most cases often tie;
+    folding them into the ranks ("zsplit") would dilute a consistent direction among the
+    cases that did change. The p-values are None when every case tied: there is no
+    change whose direction could be tested.
     """
     base = as_scores(baseline, "baseline")
     cand = as_scores(candidate, "candidate")
@@ -75,24 +93,39 @@ def compare_paired(
     wins = int(np.count_nonzero(diff > 0))
     losses = int(np.count_nonzero(diff < 0))
     low, high = mean_ci(diff, seed=seed, resamples=resamples, confidence=confidence)
+    test = signed_rank(diff)
+    mean = float(np.mean(diff)) if n else None
     return PairedComparison(
         n=n,
-        mean_delta=float(np.mean(diff)) if n else None,
+        mean_delta=mean,
         ci_low=low,
         ci_high=high,
-        p_value=_wilcoxon_p(diff),
+        p_value=test.p_value if test else None,
         sign_test_p=_sign_test_p(wins, losses),
         wins=wins,
         ties=n - wins - losses,
         losses=losses,
+        p_better=test.p_better if test else None,
+        p_worse=test.p_worse if test else None,
+        wilcoxon_method=test.method if test else None,
+        power=_power(diff, mean, confidence),
     )
 
 
-def _wilcoxon_p(diff: NDArray[np.float64]) -> float | None:
-    if diff.size < 2 or not np.any(diff):
+def _power(diff: NDArray[np.float64], mean: float | None, confidence: float) -> float | None:
+    """Two-sided power at the observed effect size |mean| / sd (normal approximation).
+
+    None below two cases or with no spread: with every delta equal there is no estimate
+    of the noise, and a power of 1 would claim what 36 identical ties cannot show.
+    """
+    if mean is None or diff.size < 2:
         return None
-    result = scipy.stats.wilcoxon(diff, zero_method="wilcox", alternative="two-sided")
-    return optional_float(result.pvalue)
+    sd = float(np.std(diff, ddof=1))
+    if sd == 0.0:
+        return None
+    shift = abs(mean) * np.sqrt(diff.size) / sd
+    z = scipy.stats.norm.ppf(0.5 + confidence / 2.0)
+    return float(scipy.stats.norm.sf(z - shift) + scipy.stats.norm.cdf(-z - shift))
 
 
 def _sign_test_p(wins: int, losses: int) -> float | None:
@@ -131,22 +164,33 @@ def regressions(
     baseline: Sequence[float],
     candidate: Sequence[float],
     *,
-    tolerance: float,
+    min_drop: float,
+    inclusive: bool = False,
+    passes: tuple[Sequence[bool], Sequence[bool]] | None = None,
 ) -> list[tuple[str, float]]:
-    """Cases the candidate made worse by more than ``tolerance``, worst first.
+    """Cases the candidate made worse, worst first.
 
-    This is the "did it break anything" list a reviewer reads before trusting a
-    positive mean. Equal drops keep the order the cases were given in.
+    A case regresses when its drop reaches ``min_drop`` (``>=`` when ``inclusive``,
+    else ``>``), or, given ``passes`` (baseline's and candidate's pass flags), when it
+    passed on the baseline and fails on the candidate. This is the "did it break
+    anything" list a reviewer reads before trusting a positive mean. Equal drops keep
+    the order the cases were given in.
     """
-    if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    if min_drop < 0:
+        raise ValueError(f"min_drop must be >= 0, got {min_drop}")
     base = as_scores(baseline, "baseline")
     cand = as_scores(candidate, "candidate")
     same_length(base, cand, "regressions")
     if len(case_ids) != base.size:
         raise ValueError(f"regressions: {len(case_ids)} case ids for {base.size} score pairs")
     diff = deltas(base, cand)
-    worse = [
-        (case_id, float(d)) for case_id, d in zip(case_ids, diff, strict=True) if d < -tolerance
-    ]
+    drop = -diff
+    hit = drop >= min_drop - TIE_TOLERANCE if inclusive else drop > min_drop + TIE_TOLERANCE
+    if passes is not None:
+        base_pass, cand_pass = as_flags(passes[0], "passes"), as_flags(passes[1], "passes")
+        same_length(base, base_pass, "regressions passes")
+        same_length(base, cand_pass, "regressions passes")
+        hit |= base_pass & ~cand_pass
+    hit &= diff < 0
+    worse = [(case_id, float(d)) for case_id, d, h in zip(case_ids, diff, hit, strict=True) if h]
     return sorted(worse, key=lambda item: item[1])
