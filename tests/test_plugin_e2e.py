@@ -731,19 +731,20 @@ def test_a_rubric_without_gates_gets_default_gates_that_catch_a_regression(
     project: Project,
 ) -> None:
     project.server.set_rules(scores_by_marker({"[base-m]": 3, "[cand-m]": 1}))
-    project.write(rubric_text().replace("gates: []\n", ""))
+    rows = [{"id": f"q{n}", "input": f"question {n}"} for n in range(1, 9)]
+    project.write(rubric_text().replace("gates: []\n", ""), rows)
 
     result = project.run()
 
     outcomes = item_outcomes(result)
     assert outcomes == {
-        **dict.fromkeys(PROMPTS, "passed"),
-        "delta_ci_low(quality, cand) >= -0.2": "failed",
+        **{row["id"]: "passed" for row in rows},
+        "not_worse(quality, cand)": "failed",  # 8 of 8 cases lower: significantly worse
         "errors(quality, cand) <= 0": "passed",
     }
     result.stdout.fnmatch_lines(
         ["demo: no `gates:` in demo.yaml, so the default gates apply: "
-         "delta_ci_low(quality, cand) >= -0.2; errors(quality, cand) <= 0 (write*"]
+         "not_worse(quality, cand); errors(quality, cand) <= 0 (write*"]
     )  # fmt: skip
 
 
@@ -846,7 +847,7 @@ def test_init_writes_a_suite_whose_default_gate_fails_a_regressed_candidate(
     result.stdout.fnmatch_lines(
         [
             "gate failed: not worse",
-            "delta_ci_low = -2, below the minimum -0.2",
+            "95% CI lower bound -2 not above −0.2*",
             "worst cases (5 cases scored lower):",
             "  my-order-arrived-damaged-what-can-i-do (quality -2 vs base): "
             "My order arrived damaged. What can I do?",
