@@ -362,7 +362,8 @@ def test_no_orphan_when_the_parent_ends(
         )
     try:
         server_pid = int(_read_line(parent, timeout_s=60))
-        assert _alive(server_pid)
+        if ending == "wait":  # the others may already be cleaning up: no race to lose
+            assert _alive(server_pid)
         if isinstance(how, signal.Signals):
             parent.send_signal(how)
         parent.wait(timeout=30)

@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from deltajudge.cli import data, evals_io, probe, record, validate_judge
+from deltajudge.cli import data, evals_io, finetune, probe, record, validate_judge
 
 Arguments = Callable[[argparse.ArgumentParser], None]
 Handle = Callable[[argparse.Namespace], int]
@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, Arguments, Handle]] = {
     "export": ("export a rubric's graders for OpenAI/Azure", evals_io.export_arguments, handle),
     "data": ("validate, split, convert, describe training files", data.arguments, handle),
     "record": ("record an alias's answers to a rubric's prompts", record.arguments, handle),
+    "finetune": ("fine-tuning jobs on Azure / Foundry or OpenAI", finetune.arguments, handle),
     "validate-judge": (
         "agreement of a rubric's judge with labelled preference pairs",
         validate_judge.arguments,

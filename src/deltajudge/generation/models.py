@@ -94,6 +94,10 @@ def _effective(
             hint=f"export {config.api_key_env}=..., set api_key_env to the variable that "
             "holds it, or give the alias a base_url (vLLM, Ollama, a local server)",
         )
+    if config.model.startswith("ftjob:"):  # a fine-tuning job (or a checkpoint) as the model
+        from deltajudge.generation.ftjob import resolve_job_model
+
+        return resolve_job_model(alias, config, environ)
     return config
 
 

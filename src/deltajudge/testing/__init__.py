@@ -18,12 +18,15 @@ prints ``listening on http://127.0.0.1:PORT/v1`` once ready and serves until SIG
 """
 
 from ._embeddings import embed
+from ._finetune import FineTuneBackend, FineTuneScript
 from ._requests import RecordedRequest
 from ._rules import Reply, Rule
 from ._script import Script, ScriptError, load_script, parse_script
 from .server import ScriptedServer
 
 __all__ = [
+    "FineTuneBackend",
+    "FineTuneScript",
     "RecordedRequest",
     "Reply",
     "Rule",

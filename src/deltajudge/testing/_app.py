@@ -17,6 +17,7 @@ from aiohttp import web
 
 from . import _payloads as payloads
 from ._embeddings import DEFAULT_DIMENSIONS, MAX_DIMENSIONS
+from ._finetune import FineTuneBackend
 from ._requests import (
     CHAT,
     COMPLETIONS,
@@ -68,6 +69,7 @@ class ScriptedApp:
         self._record = record
         self._log: list[RecordedRequest] = []
         self._log_lock = threading.Lock()
+        self.finetune = FineTuneBackend(self._remember)
 
     def requests(self) -> list[RecordedRequest]:
         """A snapshot copy, so a test thread can read while the loop thread appends."""
@@ -85,6 +87,7 @@ class ScriptedApp:
                 app.router.add_post(prefix + suffix, self._endpoint(endpoint))
             app.router.add_get(prefix + "/models", self._models)
             app.router.add_get(prefix + "/models/{model}", self._model)
+            self.finetune.add_routes(app.router, prefix)
         for suffix in _DEPLOYMENT_ENDPOINTS:
             app.router.add_post(_AZURE_DEPLOYMENT + suffix, self._endpoint(_POST_ENDPOINTS[suffix]))
         app.router.add_route("*", "/{tail:.*}", self._not_found)

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Self
 
 from ._app import ScriptedApp, serve
+from ._finetune import FineTuneBackend
 from ._requests import RecordedRequest
 from ._rules import Rule
 from ._script import load_script
@@ -34,6 +35,7 @@ class ScriptedServer:
     Routes: ``/v1/...``, ``/openai/v1/...``, ``/openai/...`` and Azure deployment paths
     ``/openai/deployments/<name>/{chat/completions,completions,embeddings}``, where the
     deployment name is the request's model. Streaming is refused with HTTP 400.
+    The Files API and fine-tuning jobs answer on the same prefixes (`finetune`).
     """
 
     def __init__(
@@ -131,6 +133,11 @@ class ScriptedServer:
         """Forget logged requests and how often each rule answered (``times`` starts over)."""
         self._app.clear_log()
         self._app.rule_book.reset_counts()
+
+    @property
+    def finetune(self) -> FineTuneBackend:
+        """Uploaded files and fine-tuning jobs; ``.script`` sets how jobs behave."""
+        return self._app.finetune
 
     # -- lifecycle ---------------------------------------------------------------------
 
