@@ -70,8 +70,9 @@ def rubric_text(
     extra: str = "",
 ) -> str:
     text = f"name: {name}\ndataset: {dataset}\nmodels: [{', '.join(models)}]\ngraders:\n{graders}"
-    if gates:
-        text += f"gates:\n{gates}"
+    # No gates given: `gates: []`, so the counts of these tests are their cases only (a
+    # rubric file with no `gates:` key at all gets the default gates).
+    text += f"gates:\n{gates}" if gates else "gates: []\n"
     return text + extra
 
 

@@ -85,6 +85,8 @@ def test_a_lower_run_fails_the_baseline_gate_and_lists_what_changed(project: Pro
     assert failure.splitlines() == [
         "gate failed: baseline",
         "1 aggregate(s) fell by more than 0.1",
+        "worst cases (1 case fell):",
+        "  case-1 (cand/quality 3 -> 0): question one",
         "rubric demo:",
         "  mean cand/quality: 3.000 -> 2.000 (-1.000)  FELL",
         "  scores changed (1): case-1 / cand / quality: 3.0 -> 0.0",

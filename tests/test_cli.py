@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from conftest import PROMPTS, Project, case_score_rules, rubric_text
-from deltajudge.cli import main
+from conftest import PROMPTS, QUIET_PLUGINS, Project, case_score_rules, rubric_text
+from deltajudge.cli import _run_parser, main, pytest_args, split_run_args
+from deltajudge.pytest_plugin.options import OPTIONS
 
 #: deltas [2, 1, 0]: mean_delta 1, so `lift` passes and `big-lift` fails.
 SCORES = {"base": [1, 2, 1], "cand": [3, 3, 1]}
@@ -133,6 +134,7 @@ def test_diff_exits_0_for_the_same_report_and_1_listing_the_changes(
     cases["case-2"]["samples"]["base"]["output_text"] = "something else"
     rubric["cases"] = [c for c in rubric["cases"] if c["id"] != "case-3"]
     rubric["models"]["cand"]["graders"]["quality"]["mean"] = 1.5
+    new["models"]["cand"]["model"] = "cand-m-v2"
     new_path = tmp_path / "new.json"
     new_path.write_text(json.dumps(new), encoding="utf-8")
 
@@ -140,6 +142,7 @@ def test_diff_exits_0_for_the_same_report_and_1_listing_the_changes(
 
     assert code == 1
     assert capsys.readouterr().out.splitlines() == [
+        "model cand: cand-m -> cand-m-v2",
         "rubric demo:",
         "  mean cand/quality: 2.333 -> 1.500 (-0.833)  FELL",
         "  cases removed (1): case-3",
@@ -232,3 +235,231 @@ def test_junit_xml_carries_each_case_items_scores(project: Project) -> None:
         case.get("name") for case in root.iter("testcase") if case.find("failure") is not None
     }
     assert failed == {"big-lift"}
+
+
+# -- options anywhere -----------------------------------------------------------------------------
+
+
+def _cli_run(project: Project, *argv: str) -> pytest.RunResult:
+    """``deltajudge run ARGV`` in-process: the CLI's own translation, then pytest."""
+    ours, passthrough = split_run_args(argv)
+    ns = _run_parser().parse_args(ours)
+    return project.pytester.runpytest(*QUIET_PLUGINS, *pytest_args(ns, passthrough))
+
+
+@pytest.mark.parametrize(
+    ("argv", "passthrough"),
+    [
+        (["-k", "mean_delta", "rubrics"], ["-k", "mean_delta", "rubrics"]),
+        (["rubrics", "-k", "mean_delta"], ["rubrics", "-k", "mean_delta"]),
+        (
+            ["--junitxml", "r/j.xml", "rubrics", "-n", "2"],
+            ["--junitxml", "r/j.xml", "rubrics", "-n", "2"],
+        ),
+        (["-n", "2", "--limit", "3", "rubrics/a.yaml"], ["-n", "2", "rubrics/a.yaml"]),
+        (["--co", "-q"], ["--co", "-q"]),  # pytest's --co is not our --config
+        (["rubrics", "--", "--offline"], ["rubrics", "--", "--offline"]),
+    ],
+)
+def test_run_passes_pytest_options_through_in_any_position(
+    argv: list[str], passthrough: list[str]
+) -> None:
+    ours, theirs = split_run_args(argv)
+
+    assert theirs == passthrough
+    args = pytest_args(_run_parser().parse_args(ours), theirs)
+    assert args[: len(passthrough)] == passthrough
+    assert ("--dj-limit=3" in args) == ("--limit" in argv)
+
+
+def test_run_turns_its_options_into_single_dj_tokens() -> None:
+    argv = [
+        "--config", "../alt.toml", "rubrics", "--report-dir=/abs/out", "--model", "cand=ft:x",
+        "--model", "judge=j", "-x", "--offline", "--set", "concurrency=4",
+    ]  # fmt: skip
+    ours, theirs = split_run_args(argv)
+
+    args = pytest_args(_run_parser().parse_args(ours), theirs)
+
+    assert args == [
+        "rubrics", "-x", "--dj-config=../alt.toml", "--dj-model=cand=ft:x", "--dj-model=judge=j",
+        "--dj-set=concurrency=4", "--dj-report-dir=/abs/out", "--dj-offline",
+        "--dj-default-path=rubrics", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+    ]  # fmt: skip
+
+
+def test_run_help_lists_every_option_and_says_pytest_options_work(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--help"])
+
+    assert exit_info.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    for option in OPTIONS:  # one line each: the flag, its value, what it does
+        assert any(
+            li.strip().startswith(f"--{option.name}") and li.endswith(option.help) for li in lines
+        ), option.name
+    text = "\n".join(lines)
+    assert "Every pytest option works too, before or after the paths" in text
+    assert "a thin shell" not in text
+
+
+def test_top_level_help_is_written_for_users(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+
+    text = capsys.readouterr().out
+    assert "Is the fine-tuned model better than the base" in text
+    for command in ("run", "init", "report", "diff"):
+        assert f"    {command}" in text
+
+
+def test_k_and_junitxml_before_the_paths_work(project: Project) -> None:
+    _project(project)
+
+    result = _cli_run(
+        project, "-k", "case-1", "--junitxml", "out/j.xml", "--no-progress", "rubrics"
+    )
+
+    result.assert_outcomes(passed=1, deselected=4)
+    names = {
+        c.get("name") for c in ET.parse(project.path / "out" / "j.xml").getroot().iter("testcase")
+    }
+    assert names == {"case-1"}
+    assert project.server.count() == 4  # one case: two answers, two judgments
+
+
+def test_run_with_no_path_collects_rubrics_not_the_whole_project(project: Project) -> None:
+    _project(project)
+    project.pytester.makepyfile(test_unrelated="def test_x():\n    assert False\n")
+
+    result = _cli_run(project, "--no-progress")
+
+    outcomes = result.parseoutcomes()
+    assert (outcomes.get("passed"), outcomes.get("failed")) == (4, 1)  # big-lift only
+    assert "test_unrelated" not in result.stdout.str()
+
+
+def test_an_absolute_report_dir_works_again_once_it_exists(
+    project: Project, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    _project(project)
+    out = tmp_path_factory.mktemp("abs-reports")
+
+    for _ in range(2):
+        result = _cli_run(project, "rubrics", "--report-dir", str(out), "--no-progress")
+        assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()  # big-lift
+        result.assert_outcomes(passed=4, failed=1)
+    assert (out / "report.json").is_file()
+    assert project.server.count() == 12  # the second run: all from the project's cache
+
+
+def test_a_config_elsewhere_keeps_reports_and_cache_in_the_project(
+    project: Project, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    _project(project)
+    alt = tmp_path_factory.mktemp("elsewhere") / "alt.toml"
+    (project.path / "deltajudge.toml").rename(alt)
+
+    result = _cli_run(project, "--config", str(alt), "--no-progress")
+
+    result.assert_outcomes(passed=4, failed=1)
+    assert (project.path / "reports" / "latest" / "report.json").is_file()
+    assert (project.path / ".deltajudge" / "cache.sqlite3").is_file()
+    assert sorted(p.name for p in alt.parent.iterdir()) == ["alt.toml"]
+
+
+def test_a_missing_alias_is_hinted_in_the_run_commands_spelling(project: Project) -> None:
+    _project(project)
+    rubric = project.path / "rubrics" / "demo.yaml"
+    rubric.write_text(rubric.read_text().replace("model: judge", "model: judge.v2"))
+
+    result = _cli_run(project, "--no-progress")
+
+    result.stdout.fnmatch_lines(
+        [
+            "*rubrics/demo.yaml:7:5: model alias 'judge.v2' is not configured*",
+            'Hint: add [[]models."judge.v2"[]] with model = "..." to */deltajudge.toml, '
+            "or pass --model judge.v2=MODEL_ID",
+        ]
+    )
+    assert project.server.count() == 0
+
+
+def test_junit_names_a_gate_exactly_as_pytest_does(project: Project) -> None:
+    project.server.set_rules(case_score_rules(PROMPTS, **SCORES))
+    project.write(
+        rubric_text(
+            gates="  - {metric: mean_delta, grader: quality, min: 1}\n"
+            "  - {metric: mean, grader: quality, model: base, min: 1, max: 2}\n"
+        )
+    )
+
+    project.run("--junitxml", "junit.xml")
+
+    names = {c.get("name") for c in ET.parse(project.path / "junit.xml").getroot().iter("testcase")}
+    assert names == {
+        *PROMPTS,
+        "mean_delta(quality, cand) >= 1",
+        "mean(quality, base) in [1, 2]",
+    }
+
+
+def test_run_with_no_path_and_no_rubrics_folder_says_what_to_do(project: Project) -> None:
+    result = _cli_run(project)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: no rubrics/ folder in *: name rubric files or folders*deltajudge init*"]
+    )
+
+
+def test_the_readme_script_example_is_a_valid_script() -> None:
+    from deltajudge.testing import parse_script
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    after = readme.split("This script plays a regressed fine-tune", 1)[1]
+    block = after.split("```json\n", 1)[1].split("```", 1)[0]
+
+    script = parse_script(json.loads(block))
+
+    assert [(r.judge, r.contains) for r in script.rules] == [(True, "[base-m]"), (True, "[cand-m]")]
+
+
+def test_plain_pytest_refuses_an_outside_path_as_a_separate_word(
+    project: Project, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    _project(project)
+    out = tmp_path_factory.mktemp("outside")
+
+    refused = project.run("--dj-report-dir", str(out))
+    accepted = project.run(f"--dj-report-dir={out}")
+
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines([f"*--dj-report-dir {out}: a path outside this folder*"])
+    assert f"Hint: write --dj-report-dir={out}" in refused.stderr.str()
+    accepted.assert_outcomes(passed=4, failed=1)
+    assert (out / "report.json").is_file()
+
+
+def test_init_with_your_own_data_set_points_the_rubric_at_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "fixtures" / "held_out.jsonl"
+    data.parent.mkdir()
+    data.write_text('{"input": "a"}\n{"input": "b",}\n', encoding="utf-8")
+    argv = ["init", "--dir", str(tmp_path), "--candidate-model", "ft:x", "--data", str(data)]
+
+    assert main(argv) == 2  # checked before anything is written, with its line
+    assert f"{data}:2:" in capsys.readouterr().err and not (tmp_path / "rubrics").exists()
+    data.write_text('{"input": "a"}\n{"input": "b"}\n', encoding="utf-8")
+    assert main(argv) == 0
+
+    rubric = (tmp_path / "rubrics" / "quality.yaml").read_text(encoding="utf-8")
+    assert 'dataset: "../fixtures/held_out.jsonl"' in rubric
+    assert not (tmp_path / "data").exists()
+    printed = capsys.readouterr().out
+    assert "export OPENAI_API_KEY=..." in printed  # no --base-url: the aliases need a key
+    assert "replace the example prompts" not in printed

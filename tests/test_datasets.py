@@ -142,32 +142,61 @@ def test_the_bundled_good_vibes_test_split_is_preference_data() -> None:
 # -- ids -------------------------------------------------------------------------------------
 
 
-def test_ids_are_the_given_id_or_a_stable_hash_of_what_is_asked(tmp_path: Path) -> None:
-    first = load_dataset(_write(tmp_path, {"id": 7, "input": "a"}, {"input": "b"}, {"input": "c"}))
-    again = load_dataset(_write(tmp_path, {"input": "c"}, {"input": "b"}, name="reordered.jsonl"))
+def test_ids_are_the_given_id_or_a_slug_of_the_prompt(tmp_path: Path) -> None:
+    first = load_dataset(
+        _write(
+            tmp_path,
+            {"id": 7, "input": "a"},
+            {"input": "My order arrived damaged. What can I do?"},
+            {"input": "How do I reset my password?"},
+        )
+    )
+    again = load_dataset(
+        _write(
+            tmp_path,
+            {"input": "How do I reset my password?"},
+            {"input": "My order arrived damaged. What can I do?"},
+            name="reordered.jsonl",
+        )
+    )
 
     assert first[0].id == "7"  # integer ids become strings
-    assert first[1].id == stable_id((Message("user", "b"),))
-    assert len(first[1].id) == 12 and int(first[1].id, 16) >= 0
+    assert first[1].id == "my-order-arrived-damaged-what-can-i-do"
+    assert first[2].id == "how-do-i-reset-my-password"
     assert {c.id for c in again} == {first[1].id, first[2].id}  # order does not matter
-    assert first[1].id != first[2].id
 
 
-def test_the_reference_is_not_part_of_the_hash_id(tmp_path: Path) -> None:
+def test_a_long_prompt_keeps_its_first_words_and_alike_prompts_get_their_line(
+    tmp_path: Path,
+) -> None:
+    long = "Please write a detailed, friendly reply to a customer whose parcel is lost"
+    cases = load_dataset(
+        _write(tmp_path, {"input": long}, {"input": long + " again"}, {"input": "?!"})
+    )
+
+    assert [c.id for c in cases[:2]] == [
+        "please-write-a-detailed-friendly-reply",
+        "please-write-a-detailed-friendly-reply-line2",
+    ]
+    assert len(cases[0].id) <= 40
+    assert cases[2].id.startswith("case-") and len(cases[2].id) == 13  # no words: a hash
+
+
+def test_the_reference_is_not_part_of_the_id(tmp_path: Path) -> None:
     one = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "A"}]}
     two = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "B"}]}
 
     (a,) = load_dataset(_write(tmp_path, one, name="a.jsonl"))
     (b,) = load_dataset(_write(tmp_path, two, name="b.jsonl"))
 
-    assert a.id == b.id == stable_id((Message("user", "q"),))
+    assert a.id == b.id == stable_id((Message("user", "q"),)) == "q"
 
 
 def test_stable_ids_do_not_depend_on_the_process() -> None:
     # Hard-coded: a cached answer and a baseline report find their case by this id, so
     # it must survive Python versions, hash seeds and key order.
-    assert stable_id((Message("user", "hello"),)) == "666210238ffa"
-    assert stable_id((Message("system", "hello"),)) != "666210238ffa"
+    assert stable_id((Message("user", "Héllo, wörld!"),)) == "héllo-wörld"
+    assert stable_id((Message("system", "…"),)) == "case-b90d4352"  # no words: a hash
 
 
 # -- errors, each with path:line ---------------------------------------------------------------
@@ -192,7 +221,7 @@ def test_blank_lines_are_skipped_but_counted(tmp_path: Path) -> None:
 def test_a_row_that_is_not_an_object(tmp_path: Path) -> None:
     error = _error(_write(tmp_path, {"input": "a"}, "[1, 2]"))
 
-    assert (error.line, error.message) == (2, "expected a JSON object per line")
+    assert (error.line, error.message) == (2, "this line is a JSON array, not an object")
 
 
 def test_an_unknown_first_row_lists_the_shapes(tmp_path: Path) -> None:
@@ -260,3 +289,50 @@ def test_empty_missing_and_undecodable_files(tmp_path: Path) -> None:
     assert _error(empty).message == "data set is empty"
     assert _error(tmp_path / "nope.jsonl").message == "data set file not found"
     assert _error(binary).message.startswith("not UTF-8 text")
+
+
+# -- JSON mistakes named in words ---------------------------------------------------------------
+
+
+def test_a_trailing_comma_is_named_with_its_column(tmp_path: Path) -> None:
+    error = _error(_write(tmp_path, {"input": "a"}, '{"input": "b", "tags": ["x",]}'))
+
+    assert (error.line, error.column) == (2, 28)  # the comma
+    assert error.message == (
+        "invalid JSON: trailing comma before ']' (JSON allows no comma after the last item)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "hint"),
+    [
+        ('[\n  {"input": "a"},\n  {"input": "b"}\n]\n', "looks like a JSON array", "jq -c '.[]'"),
+        ('[{"input": "a"}, {"input": "b"}]\n', "this line is a JSON array", "jq -c '.[]'"),
+        ('{\n  "input": "a"\n}\n', "one JSON object over several lines", "jq -c ."),
+    ],
+)
+def test_a_json_file_that_is_not_json_lines_says_so(
+    tmp_path: Path, text: str, message: str, hint: str
+) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_text(text, encoding="utf-8")
+
+    error = _error(path)
+
+    assert error.line == 1 and message in error.message
+    assert error.hint is not None and "one JSON object per line" in error.hint
+    assert hint in error.hint
+
+
+def test_multi_turn_rows_that_share_a_first_turn_get_distinct_ids(tmp_path: Path) -> None:
+    later = "Now rewrite it so that every line rhymes with the one before, in"
+    cases = load_dataset(
+        _write(
+            tmp_path,
+            {"turns": ["Write a haiku about rain.", later + " English."]},
+            {"turns": ["Write a haiku about rain.", later + " French."]},
+        )
+    )
+
+    slug = "now-rewrite-it-so-that-every-line-rhymes"
+    assert [c.id for c in cases] == [slug, f"{slug}-line2"]  # not a duplicate: other turns

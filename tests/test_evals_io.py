@@ -391,7 +391,7 @@ PREFERENCE_ROW = {
 def test_the_cookbook_grader_pasted_by_hand_runs_without_edits(project: Project) -> None:
     project.server.set_rules([Rule(judge=True, reply=judge_json(3))])
     project.write(
-        PASTED,
+        PASTED + "gates: []\n",  # one case: the default not-worse gate could not be computed
         [PREFERENCE_ROW],
         models={"o3-mini": {"model": "o3-mini", "base_url": project.server.url}},
     )

@@ -197,7 +197,7 @@ def test_no_server_is_left_after_a_failing_session(tmp_path: Path) -> None:
         _pytest(root), cwd=root, env=_env(), capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 1, done.stdout[-3000:]
-    assert "mean[tone, candidate] >= 5" in done.stdout
+    assert "mean(tone, candidate) >= 5" in done.stdout
     assert _servers_of(root) == set()
 
 

@@ -75,9 +75,9 @@ def test_compare_all_also_compares_the_candidates_with_each_other(project: Proje
     result = project.run()
 
     outcomes = item_outcomes(result)
-    assert outcomes["mean_delta[quality, dpo] >= 1.5"] == "passed"
-    assert outcomes["win_rate[quality, sft] <= 0.7"] == "passed"  # 2/3
-    assert outcomes["win_rate[quality, dpo] <= 0.7"] == "passed"  # 2/3
+    assert outcomes["mean_delta(quality, dpo) >= 1.5"] == "passed"
+    assert outcomes["win_rate(quality, sft) <= 0.7"] == "passed"  # 2/3
+    assert outcomes["win_rate(quality, dpo) <= 0.7"] == "passed"  # 2/3
     rubric = project.rubric_report()
     pairs = _pairs(rubric)
     assert list(pairs) == [("base", "sft"), ("base", "dpo"), ("sft", "dpo")]
@@ -86,8 +86,8 @@ def test_compare_all_also_compares_the_candidates_with_each_other(project: Proje
     assert (sft_dpo["wins"], sft_dpo["ties"], sft_dpo["losses"], sft_dpo["n"]) == (2, 1, 0, 3)
     # A gate on dpo reads dpo against the baseline (5/3), not against sft (1).
     gates_by_name = {g["name"]: g for g in rubric["gates"]}
-    assert gates_by_name["mean_delta[quality, dpo] >= 1.5"]["value"] == pytest.approx(5 / 3)
-    assert gates_by_name["win_rate[quality, dpo] <= 0.7"]["value"] == pytest.approx(2 / 3)
+    assert gates_by_name["mean_delta(quality, dpo) >= 1.5"]["value"] == pytest.approx(5 / 3)
+    assert gates_by_name["win_rate(quality, dpo) <= 0.7"]["value"] == pytest.approx(2 / 3)
     # Per-case deltas stay against the baseline.
     case_1 = next(c for c in rubric["cases"] if c["id"] == "case-1")
     assert set(case_1["deltas"]) == {"sft", "dpo"}

@@ -21,12 +21,12 @@ from conftest import (
     QUIET_PLUGINS,
     RESPONSES,
     Project,
+    item_outcomes,
     judge_json,
     prompt_rows,
     rubric_text,
     scores_by_marker,
 )
-from deltajudge.cases.case import Message, stable_id
 from deltajudge.testing import Reply, Rule
 
 #: With no rule, the scripted server answers "[<model>] <prompt>".
@@ -126,7 +126,7 @@ def test_the_installed_plugin_runs_in_a_fresh_process(project: Project) -> None:
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(
         [
-            "deltajudge: 3/3 cases evaluated, 0 with errors, * s",  # progress, not a tty
+            "deltajudge: 3/3 cases, * calls/s, 12 calls, * tokens, 0 with errors, * s",
             "*rubric demo (3 cases)*",
             "*12 model calls, 0 from cache*",
             "report: *reports/latest/report.json",
@@ -369,7 +369,7 @@ def test_known_scores_give_the_exact_figures_gates_and_report(project: Project) 
         "big-lift": (False, 2.0),
         "cand-pass-rate": (True, 1.0),
         "base-mean": (False, 1.0),
-        "pass_rate[quality, base] <= 0.5": (True, pytest.approx(1 / 3)),
+        "pass_rate(quality, base) <= 0.5": (True, pytest.approx(1 / 3)),
     }
     case = _case(rubric, "case-3")
     assert case["prompt"] == "question three"
@@ -414,7 +414,9 @@ def test_k_selection_narrows_what_is_generated(project: Project) -> None:
     asked = {_last_user(r.body) for r in project.requests(judge=False)}
     assert asked == {"question one", "question two"}
     assert project.server.count() == 8
-    rubric = project.rubric_report()
+    assert not (project.path / "reports" / "latest").exists()  # a full run's folder
+    partial = project.path / "reports" / "latest-partial" / "report.json"
+    (rubric,) = json.loads(partial.read_text(encoding="utf-8"))["rubrics"]
     assert (rubric["cases_selected"], rubric["cases_total"]) == (2, 3)
     assert [c["id"] for c in rubric["cases"]] == ["case-1", "case-2"]
     result.stdout.fnmatch_lines(["*rubric demo (2 of 3 cases)*"])
@@ -499,10 +501,7 @@ def test_sft_reference_is_judged_but_never_sent_to_the_models(project: Project) 
         assert request.body["messages"][0]["content"] == expected_system
     assert len(project.requests(judge=True)) == 4
     ids = [c["id"] for c in project.rubric_report()["cases"]]
-    assert ids == [
-        stable_id((Message("system", "Data set system."), Message("user", f"sft question {n}")))
-        for n in (1, 2)
-    ]
+    assert ids == ["sft-question-1", "sft-question-2"]
 
 
 # -- mistakes in user files: caught at collection, before any paid call -------------------
@@ -565,11 +564,19 @@ MISTAKES: dict[str, tuple[Setup, list[str]]] = {
     ),
     "unknown-model-alias": (
         _grader_edit("model: judge", "model: judg"),
-        ["*model alias 'judg' is not configured (configured: base, cand, judge)*"],
+        [
+            "*rubrics/demo.yaml:7:5: model alias 'judg' is not configured "
+            "(configured: base, cand, judge)",
+            'Hint: add [[]models.judg[]] with model = "..." to */deltajudge.toml, '
+            "or pass --dj-model judg=MODEL_ID",
+        ],
     ),
     "missing-api-key": (
         lambda p: p.write(models={"judge": {"base_url": None, "api_key_env": UNSET_KEY}}),
-        ["*model alias 'judge' (judge-m) needs an API key in $DJ_TEST_UNSET_KEY*"],
+        [
+            "*rubrics/demo.yaml:7:5: model alias 'judge' (judge-m) needs an API key "
+            "in $DJ_TEST_UNSET_KEY*"
+        ],
     ),
     "config-unknown-key": (
         lambda p: p.write(models={"base": {"modle": "typo"}}),
@@ -715,3 +722,178 @@ def test_deselecting_every_rubric_item_calls_no_model(project: Project) -> None:
     result.assert_outcomes(passed=1, deselected=3)
     assert project.server.requests == []
     assert not (project.path / "reports").exists()
+
+
+# -- no silent traps ----------------------------------------------------------------------
+
+
+def test_a_rubric_without_gates_gets_default_gates_that_catch_a_regression(
+    project: Project,
+) -> None:
+    project.server.set_rules(scores_by_marker({"[base-m]": 3, "[cand-m]": 1}))
+    rows = [{"id": f"q{n}", "input": f"question {n}"} for n in range(1, 9)]
+    project.write(rubric_text().replace("gates: []\n", ""), rows)
+
+    result = project.run()
+
+    outcomes = item_outcomes(result)
+    assert outcomes == {
+        **{row["id"]: "passed" for row in rows},
+        "not_worse(quality, cand)": "failed",  # 8 of 8 cases lower: significantly worse
+        "errors(quality, cand) <= 0": "passed",
+    }
+    result.stdout.fnmatch_lines(
+        ["demo: no `gates:` in demo.yaml, so the default gates apply: "
+         "not_worse(quality, cand); errors(quality, cand) <= 0 (write*"]
+    )  # fmt: skip
+
+
+def test_collect_only_needs_no_api_key(project: Project) -> None:
+    project.write(models={"judge": {"base_url": None, "api_key_env": UNSET_KEY}})
+
+    result = project.run("--collect-only", "-q")
+
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.stdout.fnmatch_lines(["rubrics/demo.yaml::case-1", "3 tests collected*"])
+    assert project.server.count() == 0
+
+
+def test_a_rubric_named_on_the_command_line_is_collected_outside_rubrics(
+    project: Project,
+) -> None:
+    project.server.set_rules(scores_by_marker({"[base-m]": 1, "[cand-m]": 3}))
+    project.write()
+    (project.path / "evals").mkdir()
+    moved = project.path / "evals" / "tone.yaml"
+    (project.path / "rubrics" / "demo.yaml").rename(moved)
+
+    assert project.run("evals").ret == pytest.ExitCode.NO_TESTS_COLLECTED  # a folder: as before
+    result = project.run("evals/tone.yaml")
+
+    result.assert_outcomes(passed=3)
+
+
+def test_limit_runs_the_same_seeded_subset_and_writes_a_partial_report(
+    project: Project,
+) -> None:
+    project.server.set_rules(scores_by_marker({"[base-m]": 1, "[cand-m]": 3}))
+    project.write(rows=[{"input": f"question {n}"} for n in range(1, 11)])
+
+    first = project.run("--dj-limit", "4")
+    second = project.run("--dj-limit=4")
+
+    first.assert_outcomes(passed=4, deselected=6)
+    second.assert_outcomes(passed=4, deselected=6)
+    selected = [set(item_outcomes(r)) for r in (first, second)]
+    assert selected[0] == selected[1] and len(selected[0]) == 4
+    assert project.server.count() == 16  # 4 cases x (2 answers + 2 judgments), then cached
+    assert (project.path / "reports" / "latest-partial" / "report.json").is_file()
+    assert not (project.path / "reports" / "latest").exists()
+    first.stdout.fnmatch_lines(["partial run: 4 of 10 cases*"])
+
+
+def test_a_partial_run_does_not_update_the_baseline_unless_forced(project: Project) -> None:
+    project.server.set_rules(scores_by_marker({"[base-m]": 1, "[cand-m]": 3}))
+    project.write()
+    baseline = project.path / "accepted.json"
+    update = ("--dj-baseline", "accepted.json", "--dj-update-baseline")
+
+    refused = project.run(*update, "-k", "case-1 or baseline")
+
+    assert item_outcomes(refused) == {"case-1": "passed", "baseline": "failed"}
+    refused.stdout.fnmatch_lines(["*baseline not updated: this run evaluated only some*"])
+    assert not baseline.exists()
+    forced = project.run(*update, "-k", "case-1 or baseline", "--dj-force-baseline")
+    assert item_outcomes(forced) == {"case-1": "passed", "baseline": "passed"}
+    assert baseline.is_file()
+
+
+def test_xdist_is_refused_for_rubric_files_before_any_call(project: Project) -> None:
+    project.write()
+
+    result = project.run_subprocess("-n", "2")
+
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()  # xdist's code
+    result.stdout.fnmatch_lines(
+        ["*deltajudge does not run rubric files under pytest-xdist (-n)*", "Hint: drop -n*"]
+    )
+    assert project.server.count() == 0
+    assert not (project.path / "reports").exists()
+
+
+# -- deltajudge init ------------------------------------------------------------------------
+
+
+def test_init_writes_a_suite_whose_default_gate_fails_a_regressed_candidate(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from deltajudge.cli import main
+
+    argv = ["init", "--name", "support", "--dir", str(project.path), "--base-url",
+            project.server.url, "--baseline-model", "base-m", "--candidate-model", "cand-m",
+            "--judge-model", "judge-m", "--criteria", "friendly and correct"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "deltajudge run --junitxml reports/junit.xml" in printed
+    assert "OPENAI_API_KEY" not in printed  # every alias has a base_url: no key needed
+    assert main(argv) == 2  # nothing is overwritten without --force
+    assert "already exist" in capsys.readouterr().err
+    project.server.set_rules(scores_by_marker({"[base-m]": 3, "[cand-m]": 1}))
+
+    result = project.run()
+
+    outcomes = item_outcomes(result)
+    assert outcomes["not worse"] == "failed" and outcomes["no errors"] == "passed"
+    result.stdout.fnmatch_lines(
+        [
+            "gate failed: not worse",
+            "95% CI lower bound -2 not above −0.2*",
+            "worst cases (5 cases scored lower):",
+            "  my-order-arrived-damaged-what-can-i-do (quality -2 vs base): "
+            "My order arrived damaged. What can I do?",
+            "  how-do-i-reset-my-password (quality -2 vs base): How do I reset my password?",
+            "  can-i-change-the-delivery-address-after (*",
+            "  … and 2 more cases scored lower",
+        ]
+    )
+    assert sum(o == "passed" for o in outcomes.values()) == 6  # the 5 example cases + errors
+    assert "how-do-i-reset-my-password" in outcomes
+    judged = project.requests(judge=True)[0].body["messages"][0]["content"]
+    assert "friendly and correct" in judged
+
+
+def test_a_failure_of_the_whole_run_is_reported_once_not_on_every_case(project: Project) -> None:
+    model = project.path / "vanishing.gguf"
+    model.write_bytes(b"GGUF" + bytes(16))
+    project.write(
+        models={"cand": {"provider": "local", "model_path": str(model), "base_url": None}}
+    )
+    # The file passes the check at collection, then disappears before the run starts.
+    project.pytester.makeconftest(
+        f"import os\n\ndef pytest_collection_finish(session):\n    os.remove({str(model)!r})\n"
+    )
+
+    result = project.run()
+
+    result.assert_outcomes(failed=1)  # the first case says why; the other two do not repeat it
+    assert result.stdout.str().count("does not exist") == 1
+    result.stdout.fnmatch_lines(
+        ["*deltajudge could not run the evaluation (see the failure above)*"]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_x_stops_scheduling_cases_once_one_has_failed(project: Project) -> None:
+    # No judge rule: every judgment is an HTTP 400, so every case fails.
+    project.write(rows=[{"input": f"question {n}"} for n in range(1, 41)])
+
+    everything = project.run("--dj-concurrency=1", "--dj-no-cache")
+    answered_all = len(project.requests(judge=False))
+    stopped = project.run("-x", "--dj-concurrency=1", "--dj-no-cache")
+
+    everything.assert_outcomes(failed=40)
+    assert answered_all == 80
+    stopped.assert_outcomes(failed=1)  # pytest stops at the first failed item, as always
+    answered = len(project.requests(judge=False)) - answered_all
+    assert 2 <= answered < 40, answered  # the cases in flight finished; no new one started
+    assert (project.path / "reports" / "latest-partial" / "report.json").is_file()

@@ -49,11 +49,11 @@ def test_one_point_drops_count_and_every_renderer_agrees(project: Project) -> No
     assert comparison["p_worse"] < 0.025 < comparison["p_better"]
     assert comparison["zero_method"] == "wilcox" and comparison["wilcoxon_method"] == "exact"
     gates = {g["name"]: g for g in rubric["gates"]}
-    assert gates["not_worse[quality, cand]"]["passed"] is False
-    assert gates["better[quality, cand]"]["passed"] is False
-    assert gates["noninferior[quality, cand] margin 0.2"]["passed"] is False
-    assert gates["regressions[quality, cand] <= 0"]["passed"] is False
-    assert gates["regressions[quality, cand] <= 0"]["value"] == 17
+    assert gates["not_worse(quality, cand)"]["passed"] is False
+    assert gates["better(quality, cand)"]["passed"] is False
+    assert gates["noninferior(quality, cand) margin 0.2"]["passed"] is False
+    assert gates["regressions(quality, cand) <= 0"]["passed"] is False
+    assert gates["regressions(quality, cand) <= 0"]["value"] == 17
 
     terminal = result.stdout.str()
     assert re.search(r"cand vs base\s+quality\s+20\s+-0\.85.*\s17\s+worse", terminal)
@@ -91,9 +91,9 @@ def test_an_identical_candidate_is_not_better_but_is_noninferior(project: Projec
     result = _run(project, {"base": same, "cand": same})
 
     outcomes = item_outcomes(result)
-    assert outcomes["better[quality, cand]"] == "failed"
-    assert outcomes["not_worse[quality, cand]"] == "passed"
-    assert outcomes["noninferior[quality, cand] margin 0.2"] == "passed"
+    assert outcomes["better(quality, cand)"] == "failed"
+    assert outcomes["not_worse(quality, cand)"] == "passed"
+    assert outcomes["noninferior(quality, cand) margin 0.2"] == "passed"
     (comparison,) = project.rubric_report()["comparisons"]
     assert comparison["verdict"]["outcome"] == "insufficient evidence"
     assert "insufficient evidence" in result.stdout.str()

@@ -42,3 +42,7 @@ DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 20240611
 CONFIDENCE = 0.95
+
+#: `deltajudge init`'s non-inferiority margin, as a fraction of the grader's score range
+#: (0.2 points on 0–4): the candidate may be at most this much worse, with confidence.
+DEFAULT_NOT_WORSE_MARGIN = 0.05

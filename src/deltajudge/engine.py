@@ -32,7 +32,22 @@ from deltajudge.judging.types import Grade, Sample
 from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage
 from deltajudge.settings import ModelConfig, Settings
 
-Progress = Callable[[int, int, int], None]  # (cases done, cases total, errors so far)
+
+@dataclass(frozen=True)
+class Tick:
+    """How far a run is, after each finished case: what the progress line shows."""
+
+    done: int
+    total: int
+    errors: int
+    calls: int  # requests sent (cache hits are not calls)
+    cached: int  # answers and judgments replayed from the cache
+    tokens: int  # prompt + completion tokens of the requests sent
+
+
+Progress = Callable[[Tick], None]
+#: Called with each finished case; True stops scheduling new ones (pytest's -x/--maxfail).
+StopWhen = Callable[[RubricRun, CaseResult], bool]
 
 
 async def execute(
@@ -41,6 +56,7 @@ async def execute(
     settings: Settings,
     rootdir: Path,
     progress: Progress | None,
+    stop_when: StopWhen | None = None,
 ) -> RunResults:
     started = time.time()
     with contextlib.ExitStack() as cleanup:
@@ -53,7 +69,7 @@ async def execute(
         caller = Caller(models, settings, cache, start_local=local)
         stop = Stop()
         try:
-            await stop.run(_run_all(runs, caller, progress, stop))
+            await stop.run(_run_all(runs, caller, progress, stop, stop_when))
         finally:
             await caller.aclose()
         hits = cache.hits if cache else 0
@@ -142,18 +158,34 @@ class _Graders:
 
 
 async def _run_all(
-    runs: list[RubricRun], caller: Caller, progress: Progress | None, stop: Stop
+    runs: list[RubricRun],
+    caller: Caller,
+    progress: Progress | None,
+    stop: Stop,
+    stop_when: StopWhen | None = None,
 ) -> None:
     total = sum(len(run.selected) for run in runs)
-    state = {"done": 0, "errors": 0}
+    state = {"done": 0, "errors": 0, "stopped": 0}
 
     async def one(run: RubricRun, graders: _Graders, case: Case) -> None:
         result = await _evaluate_case(run, graders, caller, case)
         run.cases[case.id] = result
         state["done"] += 1
         state["errors"] += bool(result.errors())
+        if stop_when is not None and stop_when(run, result):
+            state["stopped"] = 1  # cases in flight finish; no new one starts
         if progress is not None:
-            progress(state["done"], total, state["errors"])
+            spent = caller.tokens.spent.values()
+            progress(
+                Tick(
+                    done=state["done"],
+                    total=total,
+                    errors=state["errors"],
+                    calls=caller.calls,
+                    cached=sum(row[2] for row in caller.tokens.cached.values()),
+                    tokens=sum(row[0] + row[1] for row in spent),
+                )
+            )
 
     work = (
         (run, graders, case)
@@ -167,7 +199,7 @@ async def _run_all(
             if caller.over_budget():
                 cap = caller.spent_usd
                 stop.cut_short(f"the spending cap (max_cost) was reached: ${cap:.4f} spent")
-            if stop.requested:
+            if stop.requested or state["stopped"]:
                 return
             await one(run, graders, case)
 

@@ -12,17 +12,21 @@ import functools
 import hashlib
 import json
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from deltajudge import __version__
-from deltajudge.engine import Progress, execute
+from deltajudge.engine import Progress, StopWhen, execute
 from deltajudge.errors import ConfigError, DeltajudgeError
 from deltajudge.gating.names import BASELINE_GATE
 from deltajudge.gating.outcome import CaseVerdict, GateResult
 from deltajudge.generation.models import resolve_models
 from deltajudge.judging.loading import LoadedRubric
+from deltajudge.judging.rubric import GateTest
+from deltajudge.judging.rubric_names import PAIRED_METRICS
 from deltajudge.reporting.model import Figures, Report, RubricEntry
 from deltajudge.results import CaseResult, RubricRun, RunResults
 from deltajudge.settings import ModelConfig, Settings
@@ -56,13 +60,39 @@ class Evaluation:
     outcomes: dict[Path, RubricOutcome] = field(default_factory=dict)
     report: Report | None = None
     failure: DeltajudgeError | None = None
+    #: Some collected cases were deselected (``-k``, ``--dj-limit``): not a full run.
+    partial: bool = False
+    #: The run stopped scheduling cases early (``-x``/``--maxfail``): some have no result.
+    stopped: bool = False
+    #: ``--collect-only``: nothing will be called, so API keys are not required.
+    dry: bool = False
+    #: How to add a missing alias, in the user's config and command spelling.
+    alias_hint: Callable[[str], str] | None = None
 
     def add(self, loaded: LoadedRubric) -> None:
         self.rubrics[loaded.path] = loaded
 
     def models_for(self, loaded: LoadedRubric) -> dict[str, ModelConfig]:
         """Resolve this rubric's aliases now, so a missing key fails at collection."""
-        return resolve_models(self.settings, loaded.rubric.aliases(), os.environ)
+        aliases = loaded.rubric.aliases()
+        try:
+            return resolve_models(
+                self.settings,
+                aliases,
+                os.environ,
+                need_keys=not self.dry,
+                alias_hint=self.alias_hint,
+            )
+        except ConfigError as exc:
+            if exc.path is not None:
+                raise
+            from deltajudge.judging.alias_positions import alias_position
+
+            alias = re.match(r"model alias '([^']+)'", exc.message)
+            line, column = alias_position(loaded.path, alias.group(1)) if alias else (None, None)
+            raise ConfigError(
+                exc.message, path=loaded.path, line=line, column=column, hint=exc.hint
+            ) from None
 
     def select(self, path: Path, case_ids: list[str]) -> None:
         self.selected[path] = case_ids
@@ -71,7 +101,7 @@ class Evaluation:
     def has_work(self) -> bool:
         return any(self.selected.values())
 
-    def run(self, progress: Progress | None = None) -> None:
+    def run(self, progress: Progress | None = None, stop_when: StopWhen | None = None) -> None:
         """Run every selected case once. A failure of the whole run is kept, not raised,
         so that each item can report it instead of one traceback for the session."""
         runs = []
@@ -85,10 +115,16 @@ class Evaluation:
             aliases |= loaded.rubric.aliases()
         try:
             models = resolve_models(self.settings, aliases, os.environ)
-            self.results = asyncio.run(execute(runs, models, self.settings, self.rootdir, progress))
+            self.results = asyncio.run(
+                execute(runs, models, self.settings, self.rootdir, progress, stop_when)
+            )
         except DeltajudgeError as exc:
             self.failure = exc
             return
+        evaluated = sum(len(run.cases) for run in self.results.rubrics)
+        selected = sum(len(run.selected) for run in self.results.rubrics)
+        if evaluated < selected and not self.results.interrupted:  # Ctrl-C: INCOMPLETE
+            self.partial = self.stopped = True  # stopped early (-x): not a full run
         self._conclude()
 
     def _conclude(self) -> None:
@@ -127,7 +163,13 @@ class Evaluation:
 
         old: Report | None = None
         problem = ""
-        if self.settings.update_baseline:
+        if self.settings.update_baseline and not self.accepts_baseline:
+            problem = (
+                "baseline not updated: this run evaluated only some of the cases "
+                "(-k, deselection or --dj-limit), and a baseline must cover them all"
+                "\nHint: rerun without the selection, or add --dj-force-baseline"
+            )
+        elif self.settings.update_baseline:
             problem = "baseline updated: this run is now the accepted one"
         else:
             try:
@@ -138,9 +180,15 @@ class Evaluation:
             tolerance = baseline_tolerance(
                 outcome.run.loaded.rubric, outcome.figures.noise, self.settings.baseline_tolerance
             )
-            gate = baseline_gate(old, entry, tolerance, problem, self.settings.update_baseline)
+            accepted = self.settings.update_baseline and self.accepts_baseline
+            gate = baseline_gate(old, entry, tolerance, problem, accepted)
             outcome.gates[BASELINE_GATE] = gate
             entry.gates.append(gate)
+
+    @property
+    def accepts_baseline(self) -> bool:
+        """A baseline is accepted from a full run only, unless the user forces it."""
+        return not self.partial or self.settings.force_baseline
 
     def _notes(self) -> list[str]:
         assert self.results is not None
@@ -189,13 +237,29 @@ class Evaluation:
         outcome = self.outcomes.get(path)
         return outcome.gates.get(name) if outcome else None
 
+    def worst_cases(self, path: Path, gate: GateResult) -> list[str]:
+        """For a failed gate on a delta: the cases that scored furthest below the baseline."""
+        outcome = self.outcomes.get(path)
+        on_delta = gate.metric in PAIRED_METRICS or gate.metric in get_args(GateTest)
+        if self.report is None or outcome is None or not on_delta:
+            return []
+        from deltajudge.reporting.worst_cases import worst_deltas
+
+        name = outcome.run.loaded.name
+        entry = next((r for r in self.report.rubrics if r.name == name), None)
+        return worst_deltas(entry, gate.model, gate.grader) if entry is not None else []
+
     def write_reports(self, directory: Path) -> list[Path]:
         if self.report is None:
             return []
         from deltajudge.reporting.build import write_json, write_report_json
 
         paths = [write_json(self.report, directory)]
-        if self.settings.baseline is not None and self.settings.update_baseline:
+        if (
+            self.settings.baseline is not None
+            and self.settings.update_baseline
+            and self.accepts_baseline
+        ):
             paths.append(write_report_json(self.report, self.rootdir / self.settings.baseline))
         try:
             from deltajudge.reporting.html import write_html

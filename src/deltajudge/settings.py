@@ -9,7 +9,9 @@ API keys are never settings: a model names the environment variable that holds i
 from __future__ import annotations
 
 import datetime
+import json
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -115,9 +117,13 @@ class Settings(_Strict):
     #: Use the embedded local model for aliases with no endpoint when their key is unset.
     local_fallback: bool = False
     progress: bool = True
+    #: Evaluate a seeded random subset of this many cases per rubric (``--dj-limit``).
+    limit: int | None = Field(default=None, ge=1)
     #: An accepted report.json to gate against (``--dj-baseline``), and how far a mean may fall.
     baseline: str | None = None
     update_baseline: bool = False
+    #: Accept a baseline even from a partial run (``-k``, deselection, ``--dj-limit``).
+    force_baseline: bool = False
     baseline_tolerance: float = Field(default=0.1, ge=0)
 
     @model_validator(mode="after")
@@ -305,3 +311,16 @@ def _find_key_line(path: Path, loc: tuple[int | str, ...]) -> int | None:
         if in_table and text.split("=")[0].strip() == key:
             return number
     return None
+
+
+def alias_hint(alias: str, found: tuple[Path, bool] | None, option: str) -> str:
+    """How to add a missing alias, in the spelling of the user's own config file and
+    command (``option`` is ``--model`` under ``deltajudge run``, else ``--dj-model``)."""
+    key = alias if re.fullmatch(r"[A-Za-z0-9_-]+", alias) else json.dumps(alias)
+    if found is None:
+        table, where = f"[models.{key}]", "a deltajudge.toml (`deltajudge init` writes one)"
+    else:
+        path, nested = found
+        table = f"[tool.deltajudge.models.{key}]" if nested else f"[models.{key}]"
+        where = str(path)
+    return f'add {table} with model = "..." to {where}, or pass {option} {alias}=MODEL_ID'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,25 @@ def content_text(content: Any) -> str:
     return "" if content is None else str(content)
 
 
+#: A generated id is the prompt's first words, at most this many characters.
+ID_CHARS = 40
+
+
 def stable_id(messages: tuple[Message, ...]) -> str:
-    """A case id that survives reordering the file: a hash of what is asked."""
+    """An id a person recognises in ``-k``, diffs and failures: a slug of the last user
+    turn (``my-order-arrived-damaged-what-can-i-do``), stable while the prompt is. The
+    data set loader appends the line number when two prompts start alike."""
+    prompt = next((m.content for m in reversed(messages) if m.role == "user"), "")
+    words: list[str] = re.findall(r"\w+", prompt.lower())
+    slug = ""
+    for word in words:
+        longer = f"{slug}-{word}" if slug else word
+        if len(longer) > ID_CHARS:
+            break
+        slug = longer
+    if slug:
+        return slug
+    if words:
+        return words[0][:ID_CHARS]
     canonical = json.dumps([m.as_dict() for m in messages], sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+    return "case-" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:8]

@@ -17,6 +17,7 @@ because a silently shorter test set is a different test set.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable
@@ -177,6 +178,7 @@ def load_dataset(path: Path) -> list[Case]:
     shape: Shape | None = None
     cases: list[Case] = []
     seen: dict[str, int] = {}
+    asked: dict[tuple[tuple[Message, ...], tuple[str, ...]], int] = {}  # what each row asks
     # Rows end at "\n" only: U+2028 and friends are legal inside JSON strings.
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
@@ -192,6 +194,11 @@ def load_dataset(path: Path) -> list[Case]:
                     hint="rows must look like one of: " + "; ".join(_SHAPE_HELP.values()),
                 )
         case = _case_from_row(row, shape, path, number)
+        question = (case.messages, case.followups)
+        if row.get("id") is None and case.id in seen and question not in asked:
+            # two prompts that start alike: the line number tells them apart
+            case = dataclasses.replace(case, id=f"{case.id}-line{number}")
+        asked.setdefault(question, number)
         if case.id in seen:
             raise DatasetError(
                 f"duplicate case id {case.id!r} (first on line {seen[case.id]})",
@@ -210,6 +217,8 @@ def load_dataset(path: Path) -> list[Case]:
 #: Python's own limit would end the run with a RecursionError instead of a located error.
 MAX_NESTING = 64
 
+_JSONL_HINT = "a data set is JSON Lines: one JSON object per line, no enclosing [ ]"
+
 
 def _parse_line(line: str, path: Path, number: int) -> dict[str, Any]:
     if _nesting(line) > MAX_NESTING:
@@ -217,11 +226,16 @@ def _parse_line(line: str, path: Path, number: int) -> dict[str, Any]:
     try:
         row = json.loads(line, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise DatasetError(
-            f"invalid JSON: {exc.msg}", path=path, line=number, column=exc.colno
-        ) from None
+        raise _json_error(exc, line, path, number) from None
     except (ValueError, RecursionError) as exc:  # 4,300-digit integers, NaN, Infinity
         raise DatasetError(f"invalid JSON: {exc}", path=path, line=number) from None
+    if isinstance(row, list):
+        raise DatasetError(
+            "this line is a JSON array, not an object",
+            path=path,
+            line=number,
+            hint=f"{_JSONL_HINT}; convert with: jq -c '.[]' {path.name} > {path.stem}.jsonl",
+        )
     if not isinstance(row, dict):
         raise DatasetError("expected a JSON object per line", path=path, line=number)
     where = _unencodable(row, "") if _SURROGATE_ESCAPE.search(line) else None
@@ -303,6 +317,34 @@ def _case_id(raw: Any, path: Path, number: int) -> str | None:
             hint="pytest node ids are one line and use '::' as their separator",
         )
     return text
+
+
+def _json_error(exc: json.JSONDecodeError, line: str, path: Path, number: int) -> DatasetError:
+    """Name the usual mistakes (a trailing comma, a JSON array or pretty-printed file) in
+    words, instead of the parser's "Expecting value"."""
+    comma = next(
+        (m for m in re.finditer(r",\s*[}\]]", line) if m.end() - 1 == exc.pos), None
+    )  # the parser stopped at the bracket right after a comma
+    text = line.strip()
+    if comma is not None:
+        return DatasetError(
+            "invalid JSON: trailing comma before "
+            f"'{line[comma.end() - 1]}' (JSON allows no comma after the last item)",
+            path=path,
+            line=number,
+            column=comma.start() + 1,
+        )
+    if text in ("[", "{") or (text.startswith("[") and text.rstrip(",").endswith("}")):
+        what = "a JSON array" if text.startswith("[") else "one JSON object over several lines"
+        return DatasetError(
+            f"invalid JSON: this file looks like {what}",
+            path=path,
+            line=number,
+            hint=f"{_JSONL_HINT}; convert with: jq -c '.[]' {path.name} > {path.stem}.jsonl"
+            if text.startswith("[")
+            else f"{_JSONL_HINT}; put each row on one line (jq -c . {path.name})",
+        )
+    return DatasetError(f"invalid JSON: {exc.msg}", path=path, line=number, column=exc.colno)
 
 
 def _case_from_row(row: dict[str, Any], shape: Shape, path: Path, number: int) -> Case:

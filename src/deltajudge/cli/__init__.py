@@ -1,97 +1,193 @@
-"""The ``deltajudge`` command: a thin shell.
+"""``deltajudge``: check whether a fine-tuned model beats its base, from the command line.
 
-``deltajudge run`` goes through ``pytest.main`` so that it and plain ``pytest`` give the
-same items, results and exit codes; the other commands work on saved reports and never
-call a model.
+``deltajudge run`` is pytest (``pytest.main``) with deltajudge's options spelled without
+their ``--dj-`` prefix, so it and plain ``pytest`` give the same items, results and exit
+codes, and every pytest option works in any position. The other commands work on files
+only and never call a model.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from deltajudge import __version__
 from deltajudge.errors import DeltajudgeError
 
-_RUN_FLAGS = {
-    "config": "--dj-config",
-    "report_dir": "--dj-report-dir",
-    "cache_dir": "--dj-cache-dir",
-    "concurrency": "--dj-concurrency",
-    "baseline": "--dj-baseline",
+DESCRIPTION = (
+    "Is the fine-tuned model better than the base, is it real, and did anything regress? "
+    "deltajudge runs rubric files as pytest tests: it asks a baseline and candidate models "
+    "each prompt, has a judge score the answers, and gates CI on the deltas."
+)
+
+RUN_EPILOG = """\
+Every pytest option works too, before or after the paths: -k EXPR, -x, -v, -q,
+--junitxml PATH, --collect-only, -p PLUGIN ... (see `pytest --help`).
+With no paths, rubrics/ is collected. Examples:
+  deltajudge run
+  deltajudge run rubrics/tone.yaml -k refund --model candidate=ft:gpt-4.1-mini:org::abc
+  deltajudge run --limit 20 --report-dir reports/try --junitxml reports/junit.xml
+"""
+
+#: ``deltajudge run`` collects this folder when no path is named.
+DEFAULT_RUN_PATH = "rubrics"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its one-line help, its arguments, and what it does with them."""
+
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    handle: Callable[[argparse.Namespace], int]
+
+
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("report", type=Path)
+    parser.add_argument("--out", type=Path, help="folder for the renderings (default: beside it)")
+
+
+def _rerender(ns: argparse.Namespace) -> int:
+    from deltajudge.cli import reports
+
+    return reports.rerender(ns.report, ns.out)
+
+
+def _diff_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("old", type=Path)
+    parser.add_argument("new", type=Path)
+
+
+def _diff(ns: argparse.Namespace) -> int:
+    from deltajudge.cli import reports
+
+    return reports.diff(ns.old, ns.new)
+
+
+def _init_arguments(parser: argparse.ArgumentParser) -> None:
+    from deltajudge.cli.init import add_arguments
+
+    add_arguments(parser)
+
+
+def _init(ns: argparse.Namespace) -> int:
+    from deltajudge.cli.init import init_project
+
+    return init_project(ns)
+
+
+#: Subcommands besides ``run`` (which passes unknown options to pytest); add one here.
+COMMANDS: dict[str, Command] = {
+    "init": Command("write deltajudge.toml, a rubric and a data set here", _init_arguments, _init),
+    "report": Command("re-render HTML and Markdown from report.json", _report_arguments, _rerender),
+    "diff": Command("what changed between two report.json files", _diff_arguments, _diff),
 }
-_RUN_SWITCHES = {
-    "offline": "--dj-offline",
-    "no_cache": "--dj-no-cache",
-    "update_baseline": "--dj-update-baseline",
-    "no_progress": "--dj-no-progress",
-}
+
+
+def all_commands() -> dict[str, Command]:
+    """`COMMANDS` and the data/evals commands of `deltajudge.cli.commands`, imported only
+    when a command other than ``run`` is parsed, so ``deltajudge run`` starts quickly."""
+    from deltajudge.cli.commands import COMMANDS as MORE
+
+    more = {name: Command(text, args, handle) for name, (text, args, handle) in MORE.items()}
+    return {**COMMANDS, **more}
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    from deltajudge.pytest_plugin.options import OPTIONS
+
+    run = argparse.ArgumentParser(
+        prog="deltajudge run",
+        usage="deltajudge run [PATH ...] [options] [pytest options]",
+        description="Run rubric files (default: rubrics/) as pytest tests.",
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+        add_help=True,
+    )
+    for option in OPTIONS:
+        run.add_argument(f"--{option.name}", dest=option.dest, **option.argparse_kwargs())
+    return run
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deltajudge", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="deltajudge", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"deltajudge {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    run = commands.add_parser("run", help="run rubric files (any pytest option may follow)")
-    run.add_argument("paths", nargs="*", default=["rubrics"], help="rubric files or folders")
-    run.add_argument("--config", metavar="FILE")
-    run.add_argument("--report-dir", metavar="DIR")
-    run.add_argument("--cache-dir", metavar="DIR")
-    run.add_argument("--concurrency", type=int, metavar="N")
-    run.add_argument("--baseline", metavar="REPORT")
-    run.add_argument("--model", action="append", default=[], metavar="ALIAS=MODEL")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set_")
-    for switch in _RUN_SWITCHES:
-        run.add_argument(f"--{switch.replace('_', '-')}", action="store_true")
-
-    report = commands.add_parser("report", help="re-render HTML and Markdown from report.json")
-    report.add_argument("report", type=Path)
-    report.add_argument("--out", type=Path, help="folder for the renderings (default: beside it)")
-
-    diff = commands.add_parser("diff", help="what changed between two report.json files")
-    diff.add_argument("old", type=Path)
-    diff.add_argument("new", type=Path)
-    from deltajudge.cli.commands import add_commands  # import/export, data, record
-
-    add_commands(commands)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("run", help="run rubric files as pytest tests (pytest options work)")
+    for name, command in all_commands().items():
+        command.arguments(commands.add_parser(name, help=command.help))
     return parser
 
 
-def pytest_args(ns: argparse.Namespace, extra: Sequence[str]) -> list[str]:
-    args = list(ns.paths)
-    for name, flag in _RUN_FLAGS.items():
-        value = getattr(ns, name)
-        if value is not None:
-            args += [flag, str(value)]
-    args += [a for model in ns.model for a in ("--dj-model", model)]
-    args += [a for item in ns.set_ for a in ("--dj-set", item)]
-    args += [flag for name, flag in _RUN_SWITCHES.items() if getattr(ns, name)]
+def split_run_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Separate ``deltajudge run``'s own options from what goes to pytest, keeping the order
+    of both. Only our exact spellings are taken (no abbreviations, so pytest's ``--co`` stays
+    pytest's); everything else, paths and option values included, is pytest's."""
+    from deltajudge.pytest_plugin.options import OPTIONS
+
+    takes_value = {f"--{o.name}": o.kind != "switch" for o in OPTIONS}
+    takes_value.update({"-h": False, "--help": False})
+    ours: list[str] = []
+    theirs: list[str] = []
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        if token == "--":
+            theirs += argv[index:]
+            break
+        flag = token.split("=", 1)[0]
+        if flag not in takes_value:
+            theirs.append(token)
+        elif takes_value[flag] and "=" not in token and index + 1 < len(argv):
+            ours += [token, argv[index + 1]]
+            index += 1
+        else:
+            ours.append(token)
+        index += 1
+    return ours, theirs
+
+
+def pytest_args(ns: argparse.Namespace, passthrough: Sequence[str]) -> list[str]:
+    """Our options as ``--dj-name=value`` single tokens: pytest finds its rootdir from the
+    command line's existing paths before it knows our options, so a separate value such as
+    ``--dj-report-dir /abs/folder`` would move the rootdir once that folder exists."""
+    from deltajudge.pytest_plugin.options import DEFAULT_PATH_OPTION, OPTIONS
+
+    args: list[str] = []
+    for option in OPTIONS:
+        value = getattr(ns, option.dest)
+        if option.kind == "switch":
+            args += [option.pytest_flag] if value else []
+        elif option.kind == "append":
+            args += [f"{option.pytest_flag}={item}" for item in value]
+        elif value is not None:
+            args.append(f"{option.pytest_flag}={value}")
+    args.append(f"{DEFAULT_PATH_OPTION}={DEFAULT_RUN_PATH}")
     # This process imported deltajudge before pytest could mark it for assertion
     # rewriting; the plugin asserts nothing a user reads, so the warning is noise.
     quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
-    return [*args, *quiet, *extra]
+    return [*passthrough, *args, *quiet]
+
+
+def run(argv: Sequence[str]) -> int:
+    ours, passthrough = split_run_args(argv)
+    ns = _run_parser().parse_args(ours)
+    import pytest
+
+    return int(pytest.main(pytest_args(ns, passthrough)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    ns, extra = parser.parse_known_args(argv)
-    if ns.command != "run" and extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        if ns.command == "run":
-            import pytest
-
-            return int(pytest.main(pytest_args(ns, extra)))
-        if hasattr(ns, "handler"):
-            return int(ns.handler(ns))
-        from deltajudge.cli import reports
-
-        if ns.command == "report":
-            return reports.rerender(ns.report, ns.out)
-        return reports.diff(ns.old, ns.new)
+        if args and args[0] == "run":
+            return run(args[1:])
+        ns = _parser().parse_args(args)
+        return all_commands()[ns.command].handle(ns)
     except DeltajudgeError as exc:
         print(f"deltajudge: {exc}", file=sys.stderr)
         return 2

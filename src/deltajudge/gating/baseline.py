@@ -120,7 +120,9 @@ def baseline_verdict(old: Report, rubric: RubricEntry, tolerance: float) -> tupl
         if fell
         else f"no aggregate fell by more than {tolerance:g}"
     )
-    return not fell, "\n".join([head, *changes.lines(tolerance)])
+    from deltajudge.reporting.worst_cases import worst_since
+
+    return not fell, "\n".join([head, *worst_since(previous, rubric), *changes.lines(tolerance)])
 
 
 def baseline_tolerance(rubric: Rubric, noise: NoiseEntry | None, default: float) -> float:

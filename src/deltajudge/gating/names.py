@@ -19,10 +19,12 @@ def gate_targets(spec: GateSpec, rubric: Rubric) -> list[str]:
 def gate_name(spec: GateSpec, model: str, several: bool) -> str:
     if spec.name is not None:
         return f"{spec.name}[{model}]" if several else spec.name
+    # No "[" mid-name: pytest reads "a[b] >= 1" as a parametrized id and JUnit shows
+    # "a[b] >= 1]"; a bracket may only close the name, as in "in [1, 2]".
     if spec.test is not None:
         margin = f" margin {spec.margin:g}" if spec.margin is not None else ""
-        return f"{spec.test}[{spec.grader}, {model}]{margin}"
-    subject = f"{spec.metric}[{spec.grader}, {model}]"
+        return f"{spec.test}({spec.grader}, {model}){margin}"
+    subject = f"{spec.metric}({spec.grader}, {model})"
     if spec.min is not None and spec.max is not None:
         return f"{subject} in [{spec.min:g}, {spec.max:g}]"
     bounds = [

@@ -7,7 +7,7 @@ before the first paid request, not after half a run.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from deltajudge import redaction
@@ -19,9 +19,18 @@ LOCAL_FALLBACK_LABEL = "embedded local model (offline stand-in)"
 
 
 def resolve_models(
-    settings: Settings, aliases: Iterable[str], environ: Mapping[str, str]
+    settings: Settings,
+    aliases: Iterable[str],
+    environ: Mapping[str, str],
+    *,
+    need_keys: bool = True,
+    alias_hint: Callable[[str], str] | None = None,
 ) -> dict[str, ModelConfig]:
-    """The effective config of every alias a run uses, or a `ConfigError` naming the alias."""
+    """The effective config of every alias a run uses, or a `ConfigError` naming the alias.
+
+    ``need_keys=False`` (``--collect-only``) checks the aliases but not their API keys:
+    listing the cases calls no model, so it must work without a key.
+    """
     redaction.watch(config.api_key_env for config in settings.models.values())
     resolved: dict[str, ModelConfig] = {}
     for alias in sorted(set(aliases)):
@@ -30,10 +39,12 @@ def resolve_models(
             known = ", ".join(sorted(settings.models)) or "none"
             raise ConfigError(
                 f"model alias {alias!r} is not configured (configured: {known})",
-                hint=f"add [tool.deltajudge.models.{alias}] with model = '...', "
+                hint=alias_hint(alias)
+                if alias_hint is not None
+                else f"add [tool.deltajudge.models.{alias}] with model = '...', "
                 f"or pass --dj-model {alias}=MODEL_ID",
             )
-        resolved[alias] = _effective(alias, config, settings, environ)
+        resolved[alias] = _effective(alias, config, settings, environ) if need_keys else config
     return resolved
 
 

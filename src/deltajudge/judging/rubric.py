@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     model_validator,
 )
@@ -390,6 +391,7 @@ class Rubric(_Strict):
     regression_threshold: Annotated[float, Field(ge=0)] | Literal["step", "noise"] | None = None
     #: ``holm`` adjusts the verdicts' p-values across this rubric's comparisons.
     correction: Literal["none", "holm"] = "none"
+    _default_gates: bool = PrivateAttr(default=False)
 
     @model_validator(mode="after")
     def _check_references(self) -> Rubric:
@@ -402,7 +404,20 @@ class Rubric(_Strict):
             raise ValueError("baseline_tolerance: auto needs a noise_check to derive it from")
         if self.regression_threshold == "noise" and self.noise_check is None:
             raise ValueError("regression_threshold: noise needs a noise_check to measure it")
+        if "gates" not in self.model_fields_set:
+            from deltajudge.judging.default_gates import default_gates
+
+            defaulted = self.model_copy(
+                update={"gates": default_gates(self.graders, len(self.models) > 1)}
+            )
+            defaulted._default_gates = True
+            return defaulted
         return self
+
+    @property
+    def has_default_gates(self) -> bool:
+        """The file has no ``gates:``; the run says which gates it applied instead."""
+        return self._default_gates
 
     @property
     def baseline(self) -> str:

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from deltajudge.pytest_plugin import options
-from deltajudge.pytest_plugin.items import CaseItem, GateItem, RubricFile, is_rubric_file
+from deltajudge.pytest_plugin import options, selection, xdist
+from deltajudge.pytest_plugin.items import RubricFile, is_rubric_file
+from deltajudge.pytest_plugin.notices import notices
 from deltajudge.pytest_plugin.progress import ProgressLine
-from deltajudge.pytest_plugin.session import existing_evaluation
+from deltajudge.pytest_plugin.session import evaluation_for, existing_evaluation
 
 if TYPE_CHECKING:
     from deltajudge.reporting.model import Report
@@ -27,29 +28,55 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     options.check(config)
     config.addinivalue_line("markers", "deltajudge: a deltajudge rubric case or gate")
+    default = config.getoption("dj_default_path")
+    if default and config.args_source != pytest.Config.ArgsSource.ARGS:
+        # `deltajudge run` with no path: the rubric folder, not the whole project.
+        folder = config.invocation_params.dir / default
+        if not folder.is_dir():
+            raise pytest.UsageError(
+                f"no {default}/ folder in {config.invocation_params.dir}: name rubric files or "
+                "folders (deltajudge run path/to/tone.yaml), or write a suite here with "
+                "`deltajudge init --candidate-model MODEL`"
+            )
+        config.args = [str(folder)]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if is_rubric_file(file_path):
-        return RubricFile.from_parent(parent, path=file_path)
-    return None
+    if not (is_rubric_file(file_path) or _named_rubric(file_path, parent.config)):
+        return None
+    if xdist.is_worker(parent.config):
+        return xdist.RefusedRubricFile.from_parent(parent, path=file_path)
+    return RubricFile.from_parent(parent, path=file_path)
+
+
+def _named_rubric(path: Path, config: pytest.Config) -> bool:
+    """A YAML file named on the command line is a rubric wherever it lives."""
+    if path.suffix not in (".yaml", ".yml"):
+        return False
+    named = config.stash.get(_NAMED, None)
+    if named is None:
+        here = config.invocation_params.dir
+        named = config.stash[_NAMED] = {(here / a.split("::")[0]).resolve() for a in config.args}
+    return path.resolve() in named
+
+
+_NAMED = pytest.StashKey[set[Path]]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    evaluation = existing_evaluation(config)
+    if evaluation is None or evaluation.settings.limit is None:
+        return
+    kept, dropped = selection.limited(items, evaluation.settings.limit)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     evaluation = existing_evaluation(session.config)
-    if evaluation is None:
-        return
-    by_rubric: dict[Path, list[str]] = {}
-    gated: set[Path] = set()
-    for item in session.items:
-        if isinstance(item, CaseItem):
-            by_rubric.setdefault(item.loaded.path, []).append(item.case.id)
-        elif isinstance(item, GateItem):
-            gated.add(item.loaded.path)
-    for path in gated - by_rubric.keys():  # a gate selected on its own needs its cases
-        by_rubric[path] = [c.id for c in evaluation.rubrics[path].cases]
-    for path, ids in by_rubric.items():
-        evaluation.select(path, ids)
+    if evaluation is not None:
+        selection.select(evaluation, session.items)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -57,9 +84,13 @@ def pytest_runtestloop(session: pytest.Session) -> object:
     evaluation = existing_evaluation(session.config)
     if evaluation is not None and evaluation.has_work and not session.config.option.collectonly:
         progress = ProgressLine.for_config(session.config, evaluation.settings.progress)
-        evaluation.run(progress)
+        maxfail = session.config.option.maxfail or 0
+        stop = selection.stop_after_failures(maxfail) if maxfail > 0 else None
+        evaluation.run(progress, stop)
         if progress is not None:
             progress.finish()
+        if evaluation.failure is not None:  # say it once, not once per case
+            session.shouldfail = "deltajudge could not run the evaluation (see the failure above)"
         if evaluation.results is not None and evaluation.results.interrupted:
             session.shouldstop = f"deltajudge: interrupted by {evaluation.results.interrupted}"
     return (yield)
@@ -69,13 +100,23 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     evaluation = existing_evaluation(session.config)
     if evaluation is None or evaluation.report is None:
         return
-    directory = session.config.rootpath / evaluation.settings.report_dir
+    directory = session.config.rootpath / report_dir(session.config)
     session.config.stash[_PATHS] = [str(p) for p in evaluation.write_reports(directory)]
     if evaluation.results is not None and evaluation.results.exit_code:
         session.exitstatus = evaluation.results.exit_code  # 130 after Ctrl-C, 143 after SIGTERM
 
 
 _PATHS = pytest.StashKey[list[str]]()
+
+
+def report_dir(config: pytest.Config) -> str:
+    """A partial run (``-k``, ``--dj-limit``) writes beside the full run's folder, never
+    over it, unless the command line names the folder."""
+    evaluation = evaluation_for(config)
+    chosen = evaluation.settings.report_dir
+    if evaluation.partial and config.getoption("dj_report_dir") is None:
+        return f"{chosen.rstrip('/')}-partial"
+    return chosen
 
 
 @pytest.fixture
@@ -100,5 +141,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
     terminalreporter.section("deltajudge")
     paths = terminalreporter.config.stash.get(_PATHS, [])
-    for line in summary_lines(evaluation.report, paths):
+    for line in [*summary_lines(evaluation.report, paths), *notices(evaluation)]:
         terminalreporter.write_line(line)

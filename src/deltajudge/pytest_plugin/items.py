@@ -64,6 +64,8 @@ class CaseItem(pytest.Item):
         if evaluation.failure is not None:
             raise CaseFailed(evaluation.failure.__str__())
         result = evaluation.case_result(self.loaded.path, self.case.id)
+        if result is None and evaluation.stopped:
+            pytest.skip("not evaluated: -x/--maxfail stopped the run once enough cases failed")
         verdict = evaluation.case_verdict(self.loaded.path, self.case.id)
         if result is None or verdict is None:
             stopped = evaluation.results.interrupted if evaluation.results else None
@@ -104,7 +106,8 @@ class GateItem(pytest.Item):
             raise CaseFailed("the gate was not evaluated (were its cases deselected?)")
         self.user_properties.append(("value", gate.value))
         if not gate.passed:
-            raise CaseFailed(f"gate failed: {gate.name}\n{gate.reason}")
+            worst = evaluation.worst_cases(self.loaded.path, gate)
+            raise CaseFailed("\n".join([f"gate failed: {gate.name}", gate.reason, *worst]))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         # scrubbed: the text quotes answers, judge replies and endpoint errors (JUnit too)

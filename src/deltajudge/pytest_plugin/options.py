@@ -1,49 +1,95 @@
-"""Every pytest option of ours: one group, one ``--dj-`` prefix, mapped onto `Settings`."""
+"""Every pytest option of ours: one group, one ``--dj-`` prefix, mapped onto `Settings`.
+
+`OPTIONS` is the one table: pytest gets ``--dj-<name>`` from it and ``deltajudge run``
+gets ``--<name>`` from it, so the two spellings never drift apart.
+"""
 
 from __future__ import annotations
 
+import argparse
+import itertools
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 from deltajudge.errors import ConfigError
 
+Kind = Literal["value", "int", "append", "switch"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: ``--dj-<name>`` for pytest, ``--<name>`` for ``deltajudge run``."""
+
+    name: str
+    help: str
+    kind: Kind = "value"
+    metavar: str | None = None
+
+    @property
+    def dest(self) -> str:
+        return "dj_" + self.name.replace("-", "_")
+
+    @property
+    def pytest_flag(self) -> str:
+        return f"--dj-{self.name}"
+
+    def argparse_kwargs(self) -> dict[str, Any]:
+        if self.kind == "switch":
+            return {"action": "store_true", "help": self.help}
+        kwargs: dict[str, Any] = {"metavar": self.metavar, "help": self.help}
+        if self.kind == "int":
+            kwargs["type"] = int
+        if self.kind == "append":
+            kwargs.update(action="append", default=[])
+        return kwargs
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "config", "config file (default: deltajudge.toml, else pyproject.toml)", "value", "FILE"
+    ),
+    Option(
+        "model",
+        "set one alias's model id, e.g. candidate=ft:gpt-4.1-mini:org::abc (repeatable)",
+        "append",
+        "ALIAS=MODEL",
+    ),
+    Option(
+        "set",
+        "override any config key, e.g. models.judge.base_url=http://127.0.0.1:8000/v1",
+        "append",
+        "KEY=VALUE",
+    ),
+    Option("limit", "evaluate a seeded random subset of N cases per rubric", "int", "N"),
+    Option("report-dir", "where report.json/html and summary.md go", "value", "DIR"),
+    Option("cache-dir", "where the SQLite answer cache lives", "value", "DIR"),
+    Option("no-cache", "neither read nor write the answer cache", "switch"),
+    Option(
+        "offline", "replay answers from the cache only; a call it cannot answer fails", "switch"
+    ),
+    Option("concurrency", "requests in flight per endpoint", "int", "N"),
+    Option("no-progress", "no progress line while the engine runs", "switch"),
+    Option("baseline", "gate against an accepted report.json", "value", "REPORT"),
+    Option("update-baseline", "accept this run as the baseline (needs a full run)", "switch"),
+    Option(
+        "force-baseline",
+        "accept the baseline even from a partial run (-k, deselected items, a limit)",
+        "switch",
+    ),
+)
+
+#: Internal: ``deltajudge run`` names the folder to collect when the user names none.
+DEFAULT_PATH_OPTION = "--dj-default-path"
+
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("deltajudge", "deltajudge: LLM-judged delta evaluations")
-    add = group.addoption
-    add("--dj-config", metavar="FILE", help="config file (deltajudge.toml or a pyproject.toml)")
-    add(
-        "--dj-model",
-        action="append",
-        default=[],
-        metavar="ALIAS=MODEL",
-        help="set one alias's model id for this run, e.g. candidate=ft:gpt-4.1-mini:org::abc",
-    )
-    add(
-        "--dj-set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override any config key, e.g. models.judge.base_url=http://127.0.0.1:8000/v1",
-    )
-    add("--dj-report-dir", metavar="DIR", help="where report.json/html and summary.md go")
-    add("--dj-cache-dir", metavar="DIR", help="where the SQLite answer cache lives")
-    add("--dj-no-cache", action="store_true", help="neither read nor write the answer cache")
-    add(
-        "--dj-offline",
-        action="store_true",
-        help="replay answers from the cache only; any call it cannot answer fails",
-    )
-    add("--dj-concurrency", type=int, metavar="N", help="requests in flight per endpoint")
-    add("--dj-no-progress", action="store_true", help="no progress line while the engine runs")
-    add("--dj-baseline", metavar="REPORT", help="compare with an accepted report.json")
-    add(
-        "--dj-update-baseline",
-        action="store_true",
-        help="write this run's report as the accepted baseline (see --dj-baseline)",
-    )
+    for option in OPTIONS:
+        group.addoption(option.pytest_flag, dest=option.dest, **option.argparse_kwargs())
+    group.addoption(DEFAULT_PATH_OPTION, dest="dj_default_path", help=argparse.SUPPRESS)
 
 
 def overrides(config: pytest.Config) -> dict[str, Any]:
@@ -62,16 +108,17 @@ def overrides(config: pytest.Config) -> dict[str, Any]:
         "cache_dir": config.getoption("dj_cache_dir"),
         "concurrency": config.getoption("dj_concurrency"),
         "baseline": config.getoption("dj_baseline"),
+        "limit": config.getoption("dj_limit"),
     }
     out.update({k: v for k, v in simple.items() if v is not None})
-    if config.getoption("dj_no_cache"):
-        out["cache"] = False
-    if config.getoption("dj_offline"):
-        out["offline"] = True
-    if config.getoption("dj_update_baseline"):
-        out["update_baseline"] = True
-    if config.getoption("dj_no_progress"):
-        out["progress"] = False
+    switches = {
+        "dj_no_cache": ("cache", False),
+        "dj_offline": ("offline", True),
+        "dj_update_baseline": ("update_baseline", True),
+        "dj_force_baseline": ("force_baseline", True),
+        "dj_no_progress": ("progress", False),
+    }
+    out.update({key: value for dest, (key, value) in switches.items() if config.getoption(dest)})
     return out
 
 
@@ -80,9 +127,17 @@ def config_file(config: pytest.Config) -> Path | None:
     return Path(value) if value else None
 
 
+#: Options whose value is a path: given as a separate word, pytest may take it for a test path.
+PATH_OPTIONS = ("config", "report-dir", "cache-dir", "baseline")
+
+
 def check(config: pytest.Config) -> None:
     """Mistakes in our options are usage errors, found before collection starts."""
     check_exclusive(config)
+    check_path_values(config)
+    limit = config.getoption("dj_limit")
+    if limit is not None and limit < 1:
+        raise pytest.UsageError(f"--dj-limit expects a number of cases >= 1 (got {limit})")
     if config.getoption("dj_model") or config.getoption("dj_set"):
         try:
             overrides(config)
@@ -99,3 +154,23 @@ def check_exclusive(config: pytest.Config) -> None:
                 )
             )
         )
+
+
+def check_path_values(config: pytest.Config) -> None:
+    """``--dj-report-dir /abs/out`` (two words) moves pytest's rootdir once ``/abs/out``
+    exists: pytest picks the rootdir from the existing paths on its command line before it
+    knows our options, and the config, reports and cache then resolve against the wrong
+    folder. Refuse it with the spelling that works instead of running somewhere else."""
+    args = list(config.invocation_params.args)
+    here = config.invocation_params.dir
+    flags = {f"--dj-{name}" for name in PATH_OPTIONS}
+    for flag, value in itertools.pairwise(args):
+        if flag not in flags:
+            continue
+        path = (here / value).resolve()
+        if path.exists() and not path.is_relative_to(here.resolve()):
+            raise pytest.UsageError(
+                f"{flag} {value}: a path outside this folder, given as a separate word, is "
+                f"taken by pytest for a test path when it picks the project root (it picked "
+                f"{config.rootpath})\nHint: write {flag}={value}, or use `deltajudge run`"
+            )

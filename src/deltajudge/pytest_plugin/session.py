@@ -19,14 +19,21 @@ def evaluation_for(config: pytest.Config) -> Evaluation:
     found = config.stash.get(_KEY, None)
     if found is None:
         from deltajudge.pipeline import Evaluation
-        from deltajudge.settings import load_settings
+        from deltajudge.settings import alias_hint, find_config_file, load_settings
 
+        explicit = options.config_file(config)
         settings = load_settings(
-            config.rootpath,
-            config_file=options.config_file(config),
-            overrides=options.overrides(config),
+            config.rootpath, config_file=explicit, overrides=options.overrides(config)
         )
-        found = Evaluation(settings=settings, rootdir=config.rootpath)
+        source = find_config_file(config.rootpath, explicit)
+        # `deltajudge run` passes its default path option; plain pytest users type --dj-*.
+        option = "--model" if config.getoption("dj_default_path") else "--dj-model"
+        found = Evaluation(
+            settings=settings,
+            rootdir=config.rootpath,
+            dry=bool(config.option.collectonly),
+            alias_hint=lambda alias: alias_hint(alias, source, option),
+        )
         config.stash[_KEY] = found
     return found
 

@@ -7,7 +7,7 @@ lists the changes across a whole report.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -54,9 +54,12 @@ class ReportChanges:
     rubrics: list[RubricChanges]
     rubrics_added: list[str]
     rubrics_removed: list[str]
+    #: "alias: old id -> new id": why every output of that alias changed.
+    models_changed: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        out = [f"rubric added: {name}" for name in self.rubrics_added]
+        out = [f"model {change}" for change in self.models_changed]
+        out += [f"rubric added: {name}" for name in self.rubrics_added]
         out += [f"rubric removed: {name}" for name in self.rubrics_removed]
         for rubric in self.rubrics:
             lines = rubric.lines(tolerance=0.0)
@@ -72,4 +75,9 @@ def compare_reports(old: Report, new: Report) -> ReportChanges:
         rubrics=[compare_rubric(before[name], r) for name, r in after.items() if name in before],
         rubrics_added=[name for name in after if name not in before],
         rubrics_removed=[name for name in before if name not in after],
+        models_changed=[
+            f"{alias}: {old.models[alias].model} -> {info.model}"
+            for alias, info in new.models.items()
+            if alias in old.models and old.models[alias].model != info.model
+        ],
     )
