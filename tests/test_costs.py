@@ -59,9 +59,9 @@ def test_spend_per_alias_is_in_the_report_and_on_screen(project: Project) -> Non
 
 
 def test_the_spending_cap_stops_starting_cases(project: Project) -> None:
-    _priced(project, rows=200, extra="max_cost = 0.05\nconcurrency = 2")
+    _priced(project, rows=200, extra="concurrency = 2")
 
-    result = project.run()
+    result = project.run("--dj-max-cost", "0.05")
 
     assert result.ret != 0
     report = project.report()

@@ -71,6 +71,7 @@ OPTIONS: tuple[Option, ...] = (
         "offline", "replay answers from the cache only; a call it cannot answer fails", "switch"
     ),
     Option("concurrency", "requests in flight per endpoint", "int", "N"),
+    Option("max-cost", "start no new case once this many USD are spent", "value", "USD"),
     Option("no-progress", "no progress line while the engine runs", "switch"),
     Option("baseline", "gate against an accepted report.json", "value", "REPORT"),
     Option("update-baseline", "accept this run as the baseline (needs a full run)", "switch"),
@@ -107,6 +108,7 @@ def overrides(config: pytest.Config) -> dict[str, Any]:
         "report_dir": config.getoption("dj_report_dir"),
         "cache_dir": config.getoption("dj_cache_dir"),
         "concurrency": config.getoption("dj_concurrency"),
+        "max_cost": config.getoption("dj_max_cost"),
         "baseline": config.getoption("dj_baseline"),
         "limit": config.getoption("dj_limit"),
     }
