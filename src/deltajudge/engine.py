@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,20 +59,9 @@ async def execute(
     stop_when: StopWhen | None = None,
 ) -> RunResults:
     started = time.time()
-    with contextlib.ExitStack() as cleanup:
-        cache = ResponseCache(rootdir / settings.cache_dir) if settings.cache else None
-        if cache is not None:
-            cleanup.callback(cache.close)
-        local = None
-        if not settings.offline and any(m.provider == "local" for m in models.values()):
-            local = LocalStarter(cleanup, models)
-        caller = Caller(models, settings, cache, start_local=local)
-        stop = Stop()
-        try:
-            await stop.run(_run_all(runs, caller, progress, stop, stop_when))
-        finally:
-            await caller.aclose()
-        hits = cache.hits if cache else 0
+    stop = Stop()
+    async with open_caller(models, settings, rootdir) as caller:
+        await stop.run(_run_all(runs, caller, progress, stop, stop_when))
     return RunResults(
         rubrics=runs,
         models=caller.models,
@@ -80,11 +69,32 @@ async def execute(
         started_at=started,
         duration_s=time.time() - started,
         calls=caller.calls,
-        cache_hits=hits,
+        cache_hits=caller.cache_hits,
         notes=caller.notes(),
         interrupted=stop.reason,
         exit_code=stop.exit_code,
     )
+
+
+@contextlib.asynccontextmanager
+async def open_caller(
+    models: Mapping[str, ModelConfig], settings: Settings, rootdir: Path
+) -> AsyncIterator[Caller]:
+    """The `Caller` every command that asks models uses (a run, a recording, a probe, a
+    judge check): the run's cache, local servers started on first use, and all of it
+    closed however the block ends."""
+    with contextlib.ExitStack() as cleanup:
+        cache = ResponseCache(rootdir / settings.cache_dir) if settings.cache else None
+        if cache is not None:
+            cleanup.callback(cache.close)
+        local = None
+        if not settings.offline and any(m.provider == "local" for m in models.values()):
+            local = LocalStarter(cleanup, dict(models))
+        caller = Caller(models, settings, cache, start_local=local)
+        try:
+            yield caller
+        finally:
+            await caller.aclose()
 
 
 class LocalStarter:

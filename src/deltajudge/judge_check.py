@@ -10,7 +10,6 @@ orders. The judge never sees the label: a grader whose template uses ``reference
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -205,45 +204,30 @@ async def _judge_all(
     rows: Sequence[Row],
     cases: Sequence[Case],
 ) -> list[PairVerdict]:
-    from deltajudge.generation.cache import ResponseCache
-    from deltajudge.generation.caller import Caller
+    from deltajudge.engine import open_caller
     from deltajudge.judging.graders import build_grader, build_pair_grader
 
-    with contextlib.ExitStack() as cleanup:
-        cache = ResponseCache(rootdir / settings.cache_dir) if settings.cache else None
-        if cache is not None:
-            cleanup.callback(cache.close)
-        local = None
-        if not settings.offline and any(m.provider == "local" for m in models.values()):
-            from deltajudge.engine import LocalStarter  # the offline demo's embedded judge
+    async with open_caller(models, settings, rootdir) as caller:
+        if isinstance(spec, PairwiseGrader):
+            pair = build_pair_grader(spec, caller)
 
-            local = LocalStarter(cleanup, dict(models))
-        caller = Caller(models, settings, cache, start_local=local)
-        try:
-            if isinstance(spec, PairwiseGrader):
-                pair = build_pair_grader(spec, caller)
+            async def one(row: Row, case: Case) -> PairVerdict:
+                good, bad = _samples(row)
+                grade = await pair(case, bad, good)  # the preferred answer as candidate
+                outcome = None if not grade.ok else _sign(grade.score or 0.0)
+                return PairVerdict(row.line, outcome, grade, None)
 
-                async def one(row: Row, case: Case) -> PairVerdict:
-                    good, bad = _samples(row)
-                    grade = await pair(case, bad, good)  # the preferred answer as candidate
-                    outcome = None if not grade.ok else _sign(grade.score or 0.0)
-                    return PairVerdict(row.line, outcome, grade, None)
+        else:
+            single = build_grader(spec, caller)
 
-            else:
-                single = build_grader(spec, caller)
+            async def one(row: Row, case: Case) -> PairVerdict:
+                good, bad = _samples(row)
+                a, b = await asyncio.gather(single(case, good), single(case, bad))
+                ok = a.ok and b.ok and a.score is not None and b.score is not None
+                outcome = _sign((a.score or 0.0) - (b.score or 0.0)) if ok else None
+                return PairVerdict(row.line, outcome, a, b)
 
-                async def one(row: Row, case: Case) -> PairVerdict:
-                    good, bad = _samples(row)
-                    a, b = await asyncio.gather(single(case, good), single(case, bad))
-                    ok = a.ok and b.ok and a.score is not None and b.score is not None
-                    outcome = _sign((a.score or 0.0) - (b.score or 0.0)) if ok else None
-                    return PairVerdict(row.line, outcome, a, b)
-
-            return list(
-                await asyncio.gather(*(one(r, c) for r, c in zip(rows, cases, strict=True)))
-            )
-        finally:
-            await caller.aclose()
+        return list(await asyncio.gather(*(one(r, c) for r, c in zip(rows, cases, strict=True))))
 
 
 def _samples(row: Row) -> tuple[Sample, Sample]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,25 +45,13 @@ def run_injection(rubric_path: Path, config: Path | None, cases: int) -> int:
 async def _probe(
     loaded: LoadedRubric, settings: Settings, rootdir: Path, cases: int
 ) -> list[Probe]:
-    from deltajudge.engine import LocalStarter
-    from deltajudge.generation.cache import ResponseCache
-    from deltajudge.generation.caller import Caller
+    from deltajudge.engine import open_caller
     from deltajudge.generation.models import resolve_models
     from deltajudge.judging.probe import probe_injection
 
     models = resolve_models(settings, loaded.rubric.judge_aliases(), os.environ)
-    with contextlib.ExitStack() as cleanup:
-        cache = ResponseCache(rootdir / settings.cache_dir) if settings.cache else None
-        if cache is not None:
-            cleanup.callback(cache.close)
-        local = None
-        if any(m.provider == "local" for m in models.values()):
-            local = LocalStarter(cleanup, models)
-        caller = Caller(models, settings, cache, start_local=local)
-        try:
-            return await probe_injection(loaded, caller, cases=cases)
-        finally:
-            await caller.aclose()
+    async with open_caller(models, settings, rootdir) as caller:
+        return await probe_injection(loaded, caller, cases=cases)
 
 
 def render(probes: Sequence[Probe]) -> str:

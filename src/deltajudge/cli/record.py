@@ -68,22 +68,8 @@ async def _record(
     settings: Settings,
     rootdir: Path,
 ) -> RecordOutcome:
-    import contextlib
-
-    from deltajudge.engine import LocalStarter
-    from deltajudge.generation.cache import ResponseCache
-    from deltajudge.generation.caller import Caller
+    from deltajudge.engine import open_caller
     from deltajudge.generation.recorder import record
 
-    with contextlib.ExitStack() as cleanup:
-        cache = ResponseCache(rootdir / settings.cache_dir) if settings.cache else None
-        if cache is not None:
-            cleanup.callback(cache.close)
-        local = None
-        if models[ns.alias].provider == "local":
-            local = LocalStarter(cleanup, dict(models))
-        caller = Caller(models, settings, cache, start_local=local)
-        try:
-            return await record(caller, ns.alias, cases, ns.samples, rubric)
-        finally:
-            await caller.aclose()
+    async with open_caller(models, settings, rootdir) as caller:
+        return await record(caller, ns.alias, cases, ns.samples, rubric)

@@ -104,6 +104,10 @@ class Caller:
         if self._endpoints is not None:
             await self._endpoints.aclose()
 
+    @property
+    def cache_hits(self) -> int:
+        return self._cache.hits if self._cache is not None else 0
+
     def notes(self) -> list[str]:
         """What the run's summary should say once about its endpoints (down, throttled)."""
         return self._endpoints.notes() if self._endpoints is not None else []
