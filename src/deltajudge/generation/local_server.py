@@ -11,6 +11,9 @@ Settings chosen for the server, and why:
 * ``n_parallel`` slots (default 4) with continuous batching: several requests decode in one
   batch, so client concurrency up to the slot count is real throughput, not a queue.
   ``n_ctx`` is per slot (the server is given ``n_ctx * n_parallel``).
+* The prompt cache works across requests: a prompt that shares a prefix with a slot's last
+  one (a judge's fixed instructions, a few-shot template) reuses its KV cache. Gemma 3's
+  sliding-window layers would otherwise drop it (llama.cpp's ``swa_full``).
 * Logprobs cost nothing extra: llama.cpp computes top-n alternatives for *generated*
   tokens only, so one server per model file serves generation and logprob judges alike.
 * Port 0: the kernel picks the port at bind time and the child reports it, so no other
