@@ -39,6 +39,9 @@ BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 20.0
 #: A 429 cuts the limit at most this often: the 429s of one window are one signal.
 THROTTLE_COOLDOWN_S = 1.0
+#: Retries of a 429, apart from ``max_retries``: a rate limit means "later", not "broken",
+#: and while the limit is still coming down some calls are turned away several times.
+THROTTLED_RETRIES = 12
 
 
 class AdaptiveLimit:
@@ -190,7 +193,7 @@ async def call_with_retries(
 ) -> T:
     """One call with our retry policy: every attempt goes through the endpoint's limit and
     breaker, so 429s slow the endpoint down and faults can mark it down."""
-    attempt = 0
+    attempt = throttled = 0
     while True:
         breaker.check()
         async with limit:
@@ -204,9 +207,13 @@ async def call_with_retries(
                 breaker.failed(exc)
                 if exc.throttled:
                     limit.throttled()
-                if not exc.transient or attempt >= max_retries:
+                    throttled += 1
+                # earlier failures of the same kind: every earlier attempt failed
+                used = throttled - 1 if exc.throttled else attempt - throttled
+                budget = max(max_retries, THROTTLED_RETRIES) if exc.throttled else max_retries
+                if not exc.transient or used >= budget:
                     raise
-                delay = retry_delay(attempt, exc)
+                delay = retry_delay(used, exc)
             else:
                 breaker.succeeded()
                 limit.succeeded()
