@@ -16,7 +16,6 @@ import argparse
 import json
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from bench_engine import ENV, write_suite
+from bench_engine import CONCURRENCY, ENV, harness_cmd, write_suite
 from deltajudge.testing import Reply, Rule, ScriptedServer
 
 JUDGE = Rule(judge=True, reply=Reply(json={"reasoning": "ok", "score": 3}))
@@ -55,24 +54,14 @@ def fault_rules(n: int) -> list[Rule]:
 def run_suite(workdir: Path) -> tuple[float, int, dict[str, Any]]:
     started = time.perf_counter()
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "rubrics",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--dj-no-progress",
-            "--dj-no-cache",
-        ],
+        harness_cmd("--dj-no-cache"),
         cwd=workdir,
         env=ENV,
         capture_output=True,
         text=True,
     )
     wall = time.perf_counter() - started
-    report_path = workdir / "reports" / "latest" / "report.json"
+    report_path = workdir / "out" / "report.json"  # harness_cmd's --dj-report-dir
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     return wall, done.returncode, report
 
@@ -106,7 +95,7 @@ def scenario(
             (workdir / "deltajudge.toml").write_text(config)
         text = (workdir / "deltajudge.toml").read_text()
         (workdir / "deltajudge.toml").write_text(
-            text.replace("concurrency = 32", f"concurrency = {concurrency}")
+            text.replace(f"concurrency = {CONCURRENCY}", f"concurrency = {concurrency}")
         )
         wall, code, report = run_suite(workdir)
     written = "yes" if report else "NO"

@@ -65,7 +65,7 @@ async def execute(
     return RunResults(
         rubrics=runs,
         models=caller.models,
-        tokens=_tokens(caller, settings),
+        tokens=_tokens(caller),
         started_at=started,
         duration_s=time.time() - started,
         calls=caller.calls,
@@ -131,20 +131,18 @@ class LocalStarter:
         return LocalStart(started, lambda: self._pool.exit_report(base_url))
 
 
-def _tokens(caller: Caller, settings: Settings) -> dict[str, TokenUsage]:
-    from deltajudge.generation.pricing import price_for
-
+def _tokens(caller: Caller) -> dict[str, TokenUsage]:
     out: dict[str, TokenUsage] = {}
-    for alias, config in caller.models.items():
+    for alias in caller.models:
         spent = caller.tokens.spent.get(alias, [0, 0, 0])
         cached = caller.tokens.cached.get(alias, [0, 0, 0])
-        price = price_for(config, settings)
+        cost = caller.cost_usd(alias)
         out[alias] = TokenUsage(
             prompt_tokens=spent[0],
             completion_tokens=spent[1],
             calls=spent[2],
             cached_calls=cached[2],
-            cost_usd=None if price is None else round(price.of(spent[0], spent[1]), 6),
+            cost_usd=None if cost is None else round(cost, 6),
         )
     return out
 
@@ -207,8 +205,8 @@ async def _run_all(
     async def worker() -> None:
         for run, graders, case in work:  # workers share one generator: each case once
             if caller.over_budget():
-                cap = caller.spent_usd
-                stop.cut_short(f"the spending cap (max_cost) was reached: ${cap:.4f} spent")
+                spent = caller.spent_usd()
+                stop.cut_short(f"the spending cap (max_cost) was reached: ${spent:.4f} spent")
             if stop.requested or state["stopped"]:
                 return
             await one(run, graders, case)

@@ -89,8 +89,6 @@ class Caller:
         self._starting: dict[str, asyncio.Lock] = {}
         self._started: set[str] = set()
         self._watchers: list[asyncio.Task[None]] = []
-        #: USD spent on calls made in this run (aliases whose price is unknown add nothing).
-        self.spent_usd = 0.0
 
     async def aclose(self) -> None:
         """Stop what is still running (an interrupted run leaves calls in flight) before the
@@ -186,24 +184,31 @@ class Caller:
                 on_attempt=self._count_attempt,
             )
         self.tokens.add(alias, result)
-        self._charge(alias, result)
         if accept is not None:
             accept(result)
         if self._cache is not None:
             self._cache.put(table, key, result)
         return result
 
-    def _charge(self, alias: str, result: CallResult) -> None:
+    def cost_usd(self, alias: str) -> float | None:
+        """USD for the alias's calls made so far, from its tokens spent; None when its
+        price is unknown (cached answers are free)."""
         from deltajudge.generation.pricing import price_for
 
         price = price_for(self.models[alias], self._settings)
-        if price is not None:
-            self.spent_usd += price.of(result.usage.prompt_tokens, result.usage.completion_tokens)
+        if price is None:
+            return None
+        prompt, completion, _calls = self.tokens.spent.get(alias, [0, 0, 0])
+        return price.of(prompt, completion)
+
+    def spent_usd(self) -> float:
+        """USD for every call made so far (aliases whose price is unknown add nothing)."""
+        return sum(cost for alias in self.tokens.spent if (cost := self.cost_usd(alias)))
 
     def over_budget(self) -> bool:
         """True once the run's spending cap (``max_cost``) is reached."""
         cap = self._settings.max_cost
-        return cap is not None and self.spent_usd >= cap
+        return cap is not None and self.spent_usd() >= cap
 
     def _count_attempt(self) -> None:
         self.calls += 1  # every attempt: the number of requests the endpoints received

@@ -39,16 +39,7 @@ def mean_ci(
     if np.ptp(values) == 0.0:
         point = float(values[0])
         return point, point
-    result = scipy.stats.bootstrap(
-        (values,),
-        np.mean,
-        n_resamples=resamples,
-        batch=_BATCH,
-        vectorized=True,
-        confidence_level=confidence,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
+    result = _percentile_bootstrap((values,), np.mean, False, seed, resamples, confidence)
     low, high = result.confidence_interval
     return float(low), float(high)
 
@@ -68,25 +59,28 @@ def paired_statistic_ci(
     over the other resamples would describe different data."""
     with warnings.catch_warnings():  # NaN resamples are handled below, not worth a warning
         warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)
-        result = _paired_bootstrap(first, second, statistic, seed, resamples, confidence)
+        result = _percentile_bootstrap(
+            (first, second), statistic, True, seed, resamples, confidence
+        )
     low, high = (float(v) for v in result.confidence_interval)
     if not (np.isfinite(low) and np.isfinite(high)):
         return None, None
     return low, high
 
 
-def _paired_bootstrap(
-    first: NDArray[np.float64],
-    second: NDArray[np.float64],
-    statistic: Callable[..., NDArray[np.float64]],
+def _percentile_bootstrap(
+    data: tuple[NDArray[np.float64], ...],
+    statistic: Callable[..., Any],
+    paired: bool,
     seed: int,
     resamples: int,
     confidence: float,
 ) -> Any:
+    """scipy's bootstrap with the settings every interval here shares (see `mean_ci`)."""
     return scipy.stats.bootstrap(
-        (first, second),
+        data,
         statistic,
-        paired=True,
+        paired=paired,
         n_resamples=resamples,
         batch=_BATCH,
         vectorized=True,
