@@ -105,7 +105,7 @@ def _effective(
 
 def _check_local(alias: str, config: ModelConfig) -> None:
     """A local alias's file and settings, checked before any model is called."""
-    from deltajudge.generation.local_server import check_chat_format, check_model_file
+    from deltajudge.generation.local_checks import check_chat_format, check_model_file
 
     try:
         check_chat_format(config.chat_format, alias)
