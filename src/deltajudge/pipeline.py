@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
 from deltajudge import __version__
-from deltajudge.engine import Progress, StopWhen, execute
+from deltajudge.engine import Announce, Progress, StopWhen, execute
 from deltajudge.errors import ConfigError, DeltajudgeError
 from deltajudge.gating.names import BASELINE_GATE
 from deltajudge.gating.outcome import CaseVerdict, GateResult
@@ -101,7 +101,12 @@ class Evaluation:
     def has_work(self) -> bool:
         return any(self.selected.values())
 
-    def run(self, progress: Progress | None = None, stop_when: StopWhen | None = None) -> None:
+    def run(
+        self,
+        progress: Progress | None = None,
+        stop_when: StopWhen | None = None,
+        announce: Announce | None = None,
+    ) -> None:
         """Run every selected case once. A failure of the whole run is kept, not raised,
         so that each item can report it instead of one traceback for the session."""
         runs = []
@@ -116,7 +121,7 @@ class Evaluation:
         try:
             models = resolve_models(self.settings, aliases, os.environ)
             self.results = asyncio.run(
-                execute(runs, models, self.settings, self.rootdir, progress, stop_when)
+                execute(runs, models, self.settings, self.rootdir, progress, stop_when, announce)
             )
         except DeltajudgeError as exc:
             self.failure = exc

@@ -136,6 +136,15 @@ class Caller:
         what = f"answer for {alias} ({config.model})"
         return await self._answer(alias, table, key, ask, accept, what)
 
+    def peek(self, request: ModelRequest) -> bool:
+        """Whether the cache holds this request's answer (nothing is called or counted)."""
+        config = self.models[request.alias]
+        if self._cache is None or config.provider == "recorded":
+            return False
+        key = cache_key(answerer(config), config.api, config.model, self._payload(config, request))
+        table: Table = "generations" if request.purpose == "generate" else "judgments"
+        return self._cache.has(table, key)
+
     async def _answer(
         self,
         alias: str,

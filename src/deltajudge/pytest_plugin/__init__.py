@@ -86,7 +86,9 @@ def pytest_runtestloop(session: pytest.Session) -> object:
         progress = ProgressLine.for_config(session.config, evaluation.settings.progress)
         maxfail = session.config.option.maxfail or 0
         stop = selection.stop_after_failures(maxfail) if maxfail > 0 else None
-        evaluation.run(progress, stop)
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        announce = reporter.write_line if reporter is not None else None
+        evaluation.run(progress, stop, announce)
         if progress is not None:
             progress.finish()
         if evaluation.failure is not None:  # say it once, not once per case
