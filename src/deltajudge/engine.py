@@ -19,6 +19,8 @@ from pathlib import Path
 from deltajudge.cases import Case
 from deltajudge.constants import BOOTSTRAP_SEED
 from deltajudge.errors import CallError
+from deltajudge.generation.batch import open_batch_runs
+from deltajudge.generation.batch_state import BatchOutcome
 from deltajudge.generation.cache import ResponseCache
 from deltajudge.generation.caller import Caller, LocalStart
 from deltajudge.generation.local_process import cpu_count
@@ -60,8 +62,13 @@ async def execute(
 ) -> RunResults:
     started = time.time()
     stop = Stop()
+    batch: BatchOutcome | None = None
     async with open_caller(models, settings, rootdir) as caller:
-        await stop.run(_run_all(runs, caller, progress, stop, stop_when))
+        caller.batch = open_batch_runs(settings, rootdir, caller.models)
+        if caller.batch is None or await caller.batch.collect(caller.client):
+            await stop.run(_run_all(runs, caller, progress, stop, stop_when))
+        if caller.batch is not None and not stop.requested:
+            batch = await caller.batch.finish(caller.client)
     return RunResults(
         rubrics=runs,
         models=caller.models,
@@ -73,6 +80,7 @@ async def execute(
         notes=caller.notes(),
         interrupted=stop.reason,
         exit_code=stop.exit_code,
+        batch=batch,
     )
 
 

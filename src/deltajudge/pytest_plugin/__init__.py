@@ -98,6 +98,9 @@ def pytest_runtestloop(session: pytest.Session) -> object:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     evaluation = existing_evaluation(session.config)
+    if evaluation is not None and evaluation.batch is not None:
+        session.exitstatus = evaluation.batch.exit_code  # 75: submitted or pending, no verdict
+        return
     if evaluation is None or evaluation.report is None:
         return
     directory = session.config.rootpath / report_dir(session.config)
@@ -135,6 +138,11 @@ def dj_report(request: pytest.FixtureRequest) -> Report:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     evaluation = existing_evaluation(terminalreporter.config)
+    if evaluation is not None and evaluation.batch is not None:
+        terminalreporter.section("deltajudge batch")
+        for line in (evaluation.batch.headline, *evaluation.batch.lines):
+            terminalreporter.write_line(line)
+        return
     if evaluation is None or evaluation.report is None:
         return
     from deltajudge.reporting.terminal import summary_lines
