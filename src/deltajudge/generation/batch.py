@@ -115,8 +115,7 @@ class BatchRuns:
         one is still running (the run then waits: nothing is submitted twice)."""
         for record in self.state.open_batches():
             if record.alias not in self._models:
-                self._waiting.append(record)  # its alias is not in this run: cannot poll
-                continue
+                continue  # another rubric's alias: its answers are not this run's to wait for
             await self._poll(record, await client_for(record.alias))
         self.state.save()
         for record in self.state.batches:

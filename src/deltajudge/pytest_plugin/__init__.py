@@ -89,6 +89,9 @@ def pytest_runtestloop(session: pytest.Session) -> object:
         evaluation.run(progress, stop)
         if progress is not None:
             progress.finish()
+        if evaluation.batch is not None:  # submitted or pending: no item has a verdict yet
+            session.config.hook.pytest_deselected(items=list(session.items))
+            session.items[:] = []
         if evaluation.failure is not None:  # say it once, not once per case
             session.shouldfail = "deltajudge could not run the evaluation (see the failure above)"
         if evaluation.results is not None and evaluation.results.interrupted:

@@ -63,8 +63,6 @@ class CaseItem(pytest.Item):
         evaluation = evaluation_for(self.config)
         if evaluation.failure is not None:
             raise CaseFailed(evaluation.failure.__str__())
-        if evaluation.batch is not None:
-            pytest.skip(f"deltajudge batch: {evaluation.batch.headline}")
         result = evaluation.case_result(self.loaded.path, self.case.id)
         if result is None and evaluation.stopped:
             pytest.skip("not evaluated: -x/--maxfail stopped the run once enough cases failed")
@@ -103,8 +101,6 @@ class GateItem(pytest.Item):
         evaluation = evaluation_for(self.config)
         if evaluation.failure is not None:
             raise CaseFailed(str(evaluation.failure))
-        if evaluation.batch is not None:
-            pytest.skip(f"deltajudge batch: {evaluation.batch.headline}")
         gate = evaluation.gate(self.loaded.path, self.name)
         if gate is None:
             raise CaseFailed("the gate was not evaluated (were its cases deselected?)")

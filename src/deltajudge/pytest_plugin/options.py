@@ -82,10 +82,9 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "batch",
-        "submit: send uncached requests to the Batch API (half price) and exit 75; "
-        "collect: fill the cache from finished batches and finish the run",
+        "submit (uncached requests go to the Batch API, half price) or collect",
         "value",
-        "submit|collect",
+        "MODE",
     ),
 )
 
