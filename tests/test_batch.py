@@ -299,3 +299,41 @@ async def test_scripted_batches_validate_lines_and_cancel(server: ScriptedServer
             input_file_id="file-nope", endpoint="/v1/chat/completions", completion_window="24h"
         )
     await client.close()
+
+
+def test_the_responses_api_batches_on_its_own_url(project: Project) -> None:
+    project.write(rubric=_string_rubric(), api="responses")
+    _batch(project, "submit")
+    assert {line["url"] for lines in _input_lines(project.server) for line in lines} == {
+        "/v1/responses"
+    }
+    final = _batch(project, "collect")
+    assert final.ret == 0
+    final.assert_outcomes(passed=3)
+    assert project.server.count("/v1/responses") == 0
+
+
+def test_a_batch_the_provider_does_not_know_is_batched_again(project: Project) -> None:
+    project.write(rubric=_string_rubric())
+    _batch(project, "submit")
+    project.server.batches.batches.clear()  # another server behind the same base_url
+
+    again = _batch(project, "submit")
+
+    again.stdout.fnmatch_lines(["*submitted 6 requests in 2 batches*"])
+    state = BatchState.load(project.path / ".deltajudge")
+    assert [r.status for r in state.batches] == [
+        "not found",
+        "not found",
+        "validating",
+        "validating",
+    ]
+    assert _batch(project, "collect").ret == 0
+
+
+def test_collect_with_nothing_submitted_says_to_submit(project: Project) -> None:
+    project.write(rubric=_string_rubric())
+    result = _batch(project, "collect")
+    assert result.ret == BATCH_EXIT_CODE
+    result.stdout.fnmatch_lines(["*collected 0 answers; 6 requests are not in a batch yet*"])
+    assert project.server.count(CHAT) == 0

@@ -125,7 +125,16 @@ class BatchRuns:
         return not self._waiting
 
     async def _poll(self, record: BatchRecord, client: openai.AsyncOpenAI) -> None:
-        batch = await _sdk(client.batches.retrieve(record.id))
+        import openai
+
+        try:
+            batch = await client.batches.retrieve(record.id)
+        except openai.NotFoundError:  # another account or server, or deleted: nothing to wait for
+            record.status, record.downloaded = "not found", True
+            record.error = "the provider does not know this batch; its requests are batched again"
+            return
+        except (openai.APIStatusError, openai.APIConnectionError) as exc:
+            raise _batch_api_error(exc) from exc
         record.status = batch.status
         if batch.request_counts is not None:
             record.completed = batch.request_counts.completed
@@ -251,10 +260,13 @@ async def _sdk(call: Awaitable[_T]) -> _T:
 
     try:
         return await call
-    except openai.APIStatusError as exc:
-        raise CallError(f"Batch API: HTTP {exc.status_code}: {exc.message}", fatal=True) from exc
-    except openai.APIConnectionError as exc:
-        raise CallError(f"Batch API: cannot connect: {exc}", fatal=True) from exc
+    except (openai.APIStatusError, openai.APIConnectionError) as exc:
+        raise _batch_api_error(exc) from exc
 
 
-__all__ = ["BatchPending", "BatchRuns", "batchable", "open_batch_runs"]
+def _batch_api_error(exc: openai.APIStatusError | openai.APIConnectionError) -> CallError:
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return CallError(f"Batch API: HTTP {exc.status_code}: {exc.message}", fatal=True)
+    return CallError(f"Batch API: cannot connect: {exc}", fatal=True)
