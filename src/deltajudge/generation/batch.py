@@ -37,8 +37,6 @@ _T = TypeVar("_T")
 Mode = Literal["submit", "collect"]
 #: An alias's SDK client (the Caller's own, with its base_url, key and Azure set-up).
 ClientFor = Callable[[str], Awaitable["openai.AsyncOpenAI"]]
-#: Builds a request's batch line: ``(OpenAI path, body)``; called only when it is batched.
-LineFor = Callable[[], tuple[str, dict[str, Any]]]
 
 
 class BatchPending(CallError):
@@ -155,7 +153,12 @@ class BatchRuns:
 
     # -- during the run: the Caller's cache miss -------------------------------------------
 
-    def answer(self, alias: str, key: str, api: str, line: LineFor, phase: str) -> CallResult:
+    def takes(self, alias: str) -> bool:
+        return batchable(self._models[alias])
+
+    def answer(
+        self, alias: str, key: str, api: str, payload: dict[str, Any], phase: str
+    ) -> CallResult:
         """A downloaded answer, or `BatchPending` once the request is put in (or left
         for) a batch. A failed line is a `CallError` with its reason (a case error);
         ``submit`` sends it again instead."""
@@ -173,8 +176,10 @@ class BatchRuns:
             self._tally.unbatched.add(cid)
             raise BatchPending(f"not in any batch yet: rerun with --dj-batch submit ({phase})")
         if cid not in self._lines:
-            url, body = line()
-            self._lines[cid] = BatchLine(cid, alias, url, body, phase)
+            from deltajudge.generation.sdk import BATCH_URLS, batch_body
+
+            body = batch_body(self._models[alias], payload)
+            self._lines[cid] = BatchLine(cid, alias, BATCH_URLS[api], body, phase)
         raise BatchPending("submitted in a batch: rerun with --dj-batch collect")
 
     # -- after the run: create the batches, say where the suite is -------------------------

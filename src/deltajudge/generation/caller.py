@@ -26,7 +26,7 @@ from deltajudge.settings import ModelConfig, Settings
 if TYPE_CHECKING:
     import openai
 
-    from deltajudge.generation.batch import BatchRuns, LineFor
+    from deltajudge.generation.batch import BatchRuns
     from deltajudge.generation.endpoints import Endpoint, Endpoints
 
 
@@ -147,13 +147,7 @@ class Caller:
             return await send(endpoint.client, self.models[alias], payload)
 
         what = f"answer for {alias} ({config.model})"
-
-        def line() -> tuple[str, dict[str, Any]]:
-            from deltajudge.generation.sdk import BATCH_URLS, batch_body
-
-            return BATCH_URLS[config.api], batch_body(config, payload)
-
-        return await self._answer(alias, table, key, ask, accept, what, (config.api, line))
+        return await self._answer(alias, table, key, ask, accept, what, (config.api, payload))
 
     async def _answer(
         self,
@@ -163,7 +157,7 @@ class Caller:
         ask: Callable[[Endpoint], Awaitable[CallResult]],
         accept: Callable[[CallResult], object] | None,
         what: str,
-        batched: tuple[str, LineFor] | None = None,
+        batched: tuple[str, dict[str, Any]] | None = None,
     ) -> CallResult:
         """The one path every call takes: cache, offline check, shared in-flight request,
         endpoint limit, vetting, write-through."""
@@ -173,7 +167,7 @@ class Caller:
             return cached
         if self._settings.offline:
             raise OfflineMiss(f"--dj-offline: no cached {what}")
-        if self.batch is not None and batched is not None and self._batchable(alias):
+        if self.batch is not None and batched is not None and self.batch.takes(alias):
             return self._from_batch(alias, table, key, accept, batched)
         pending = self._inflight.get(key)
         if pending is not None:  # the same request is already under way: share its answer
@@ -212,25 +206,20 @@ class Caller:
             self._cache.put(table, key, result)
         return result
 
-    def _batchable(self, alias: str) -> bool:
-        from deltajudge.generation.batch import batchable
-
-        return batchable(self.models[alias])
-
     def _from_batch(
         self,
         alias: str,
         table: Table,
         key: str,
         accept: Callable[[CallResult], object] | None,
-        batched: tuple[str, LineFor],
+        batched: tuple[str, dict[str, Any]],
     ) -> CallResult:
         """A miss in batch mode: the downloaded answer, vetted and cached like a fresh
         one, or `BatchPending` (the request goes into a batch; the case waits)."""
         assert self.batch is not None
-        api, line = batched
+        api, payload = batched
         phase = "answers" if table == "generations" else "judgments"
-        result = self.batch.answer(alias, key, api, line, phase)
+        result = self.batch.answer(alias, key, api, payload, phase)
         self.tokens.add(alias, result)
         self.tokens.add_batched(alias, result)
         if accept is not None:
@@ -321,13 +310,10 @@ class Caller:
 
             return await embed(endpoint.client, self.models[alias], list(texts))
 
-        def line() -> tuple[str, dict[str, Any]]:
-            from deltajudge.generation.sdk import BATCH_URLS, batch_body
-
-            return BATCH_URLS["embeddings"], batch_body(config, {"embed": list(texts)})
-
-        what = f"embeddings for {alias}"
-        result = await self._answer(alias, "judgments", key, ask, None, what, ("embeddings", line))
+        what, payload = f"embeddings for {alias}", {"embed": list(texts)}
+        result = await self._answer(
+            alias, "judgments", key, ask, None, what, ("embeddings", payload)
+        )
         vectors: list[list[float]] = json.loads(result.text)
         return vectors
 
