@@ -32,6 +32,7 @@ from deltajudge.results import CaseResult, RubricRun, RunResults
 from deltajudge.settings import ModelConfig, Settings
 
 if TYPE_CHECKING:
+    from deltajudge.generation.batch_state import BatchOutcome
     from deltajudge.generation.cache import ResponseCache
 
 EMBEDDED_JUDGE_NOTE = (
@@ -98,6 +99,11 @@ class Evaluation:
         self.selected[path] = case_ids
 
     @property
+    def batch(self) -> BatchOutcome | None:
+        """``--dj-batch``: why the run stopped before any verdict (submitted, pending)."""
+        return self.results.batch if self.results is not None else None
+
+    @property
     def has_work(self) -> bool:
         return any(self.selected.values())
 
@@ -125,6 +131,8 @@ class Evaluation:
             )
         except DeltajudgeError as exc:
             self.failure = exc
+            return
+        if self.results.batch is not None:  # batches submitted or pending: nothing to decide
             return
         evaluated = sum(len(run.cases) for run in self.results.rubrics)
         selected = sum(len(run.selected) for run in self.results.rubrics)
