@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,10 +125,13 @@ class Evaluation:
                 RubricRun(loaded=loaded, selected=[c for c in loaded.cases if c.id in wanted])
             )
             aliases |= loaded.rubric.aliases()
+        warm = _WarmUp()
         try:
             models = resolve_models(self.settings, aliases, os.environ)
             self.results = asyncio.run(
-                execute(runs, models, self.settings, self.rootdir, progress, stop_when, announce)
+                execute(
+                    runs, models, self.settings, self.rootdir, progress, stop_when, announce, warm
+                )
             )
         except DeltajudgeError as exc:
             self.failure = exc
@@ -282,6 +286,32 @@ class Evaluation:
         paths.append(write_html(self.report, directory / "report.html"))
         paths.append(write_markdown(self.report, directory / "summary.md"))
         return paths
+
+
+class _WarmUp:
+    """Imports what the conclusion needs (scipy is ~1 s of it) on a thread while the run
+    waits for its endpoints, so a run that makes calls does not pay for it afterwards.
+    Started only when some call is needed: a rerun the cache answers replays its figures
+    and never imports scipy at all."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+
+    def __call__(self) -> None:
+        self._thread = threading.Thread(target=self._load, name="deltajudge-warm-up")
+        self._thread.start()
+
+    @staticmethod
+    def _load() -> None:
+        import deltajudge.gating.gates
+        import deltajudge.reporting.build
+        import deltajudge.reporting.html
+        import deltajudge.reporting.markdown
+        import deltajudge.stats.rubric  # noqa: F401
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
 
 
 def _figures_for(run: RubricRun, cache: ResponseCache | None) -> Figures:
