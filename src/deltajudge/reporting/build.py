@@ -161,6 +161,7 @@ def figures(stats: RubricStats, decisions: Decisions) -> Figures:
         ],
         gates=list(decisions.gates),
         noise=_noise(stats),
+        checkpoints=decisions.checkpoints,
     )
 
 
@@ -194,6 +195,7 @@ def rubric_entry(
         gates=list(figures.gates),
         noise=figures.noise,
         correction=None if correction == "none" else correction,
+        checkpoints=figures.checkpoints,
     )
 
 
@@ -220,6 +222,7 @@ def build_report(
             label=config.label,
             system=config.system,
             params=dict(config.params),
+            job=config.job,
             tokens=TokenEntry(**asdict(results.tokens[alias]))
             if alias in results.tokens
             else TokenEntry(),
