@@ -68,6 +68,8 @@ class Evaluation:
     dry: bool = False
     #: How to add a missing alias, in the user's config and command spelling.
     alias_hint: Callable[[str], str] | None = None
+    #: What collection found that the report must say too (leaked evaluation prompts).
+    collection_notes: list[str] = field(default_factory=list)
 
     def add(self, loaded: LoadedRubric) -> None:
         self.rubrics[loaded.path] = loaded
@@ -93,6 +95,16 @@ class Evaluation:
             raise ConfigError(
                 exc.message, path=loaded.path, line=line, column=column, hint=exc.hint
             ) from None
+
+    def check_leakage(self, loaded: LoadedRubric) -> str | None:
+        """Evaluation prompts found in the training files: the warning, kept for the
+        report's notes (raises when the rubric or the run says ``leakage: fail``)."""
+        from deltajudge.judging.training_data import check_leakage
+
+        found = check_leakage(loaded, self.settings, self.rootdir)
+        if found is not None:
+            self.collection_notes.append(found)
+        return found
 
     def select(self, path: Path, case_ids: list[str]) -> None:
         self.selected[path] = case_ids
@@ -194,6 +206,7 @@ class Evaluation:
         assert self.results is not None
         judges = set().union(*(r.loaded.rubric.judge_aliases() for r in self.results.rubrics))
         notes = list(self.results.notes)  # endpoints that went down or throttled, said once
+        notes += self.collection_notes
         if self.results.interrupted is not None:
             notes.insert(0, self._incomplete_note())
         if any(self.results.models[j].provider == "local" for j in judges):

@@ -152,6 +152,11 @@ class Settings(_Strict):
     #: Accept a baseline even from a partial run (``-k``, deselection, ``--dj-limit``).
     force_baseline: bool = False
     baseline_tolerance: float = Field(default=0.1, ge=0)
+    #: Fine-tuning files every rubric's prompts are checked against (``--dj-training-file``).
+    training_files: list[str] = Field(default_factory=list)
+    #: ``fail`` makes a leaked evaluation prompt a collection error for every rubric;
+    #: None leaves it to each rubric's ``leakage:`` (default ``warn``).
+    leakage: Literal["warn", "fail"] | None = None
 
     @model_validator(mode="after")
     def _update_needs_a_path(self) -> Settings:

@@ -80,6 +80,12 @@ OPTIONS: tuple[Option, ...] = (
         "accept the baseline even from a partial run (-k, deselected items, a limit)",
         "switch",
     ),
+    Option(
+        "training-file",
+        "a fine-tuning file the candidates saw: eval prompts found in it are listed (repeatable)",
+        "append",
+        "FILE",
+    ),
 )
 
 #: Internal: ``deltajudge run`` names the folder to collect when the user names none.
@@ -113,6 +119,8 @@ def overrides(config: pytest.Config) -> dict[str, Any]:
         "limit": config.getoption("dj_limit"),
     }
     out.update({k: v for k, v in simple.items() if v is not None})
+    if config.getoption("dj_training_file"):
+        out["training_files"] = list(config.getoption("dj_training_file"))
     switches = {
         "dj_no_cache": ("cache", False),
         "dj_offline": ("offline", True),
@@ -130,7 +138,7 @@ def config_file(config: pytest.Config) -> Path | None:
 
 
 #: Options whose value is a path: given as a separate word, pytest may take it for a test path.
-PATH_OPTIONS = ("config", "report-dir", "cache-dir", "baseline")
+PATH_OPTIONS = ("config", "report-dir", "cache-dir", "baseline", "training-file")
 
 
 def check(config: pytest.Config) -> None:
