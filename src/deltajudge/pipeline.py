@@ -14,7 +14,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
@@ -32,7 +32,9 @@ from deltajudge.results import CaseResult, RubricRun, RunResults
 from deltajudge.settings import ModelConfig, Settings
 
 if TYPE_CHECKING:
+    from deltajudge.gating.gates import Agreements
     from deltajudge.generation.cache import ResponseCache
+    from deltajudge.judge_check import RunAgreements
 
 EMBEDDED_JUDGE_NOTE = (
     "The judge is the embedded Gemma 3 270M (pretrained, not instruction-tuned): a "
@@ -70,6 +72,8 @@ class Evaluation:
     alias_hint: Callable[[str], str] | None = None
     #: What collection found that the report must say too (leaked evaluation prompts).
     collection_notes: list[str] = field(default_factory=list)
+    #: ``judge_agreement`` gates: the judge against their labels, per rubric file.
+    agreements: RunAgreements = field(default_factory=dict)
 
     def add(self, loaded: LoadedRubric) -> None:
         self.rubrics[loaded.path] = loaded
@@ -96,11 +100,15 @@ class Evaluation:
                 exc.message, path=loaded.path, line=line, column=column, hint=exc.hint
             ) from None
 
-    def check_leakage(self, loaded: LoadedRubric) -> str | None:
-        """Evaluation prompts found in the training files: the warning, kept for the
-        report's notes (raises when the rubric or the run says ``leakage: fail``)."""
+    def check_files(self, loaded: LoadedRubric) -> str | None:
+        """The files a rubric names besides its data set, checked at collection: the
+        labels of ``judge_agreement`` gates, and the training files. Returns the leakage
+        warning, kept for the report's notes (raises when the rubric or the run says
+        ``leakage: fail``)."""
+        from deltajudge.judge_check import check_agreement_gates
         from deltajudge.judging.training_data import check_leakage
 
+        check_agreement_gates(loaded)
         found = check_leakage(loaded, self.settings, self.rootdir)
         if found is not None:
             self.collection_notes.append(found)
@@ -127,8 +135,8 @@ class Evaluation:
             aliases |= loaded.rubric.aliases()
         try:
             models = resolve_models(self.settings, aliases, os.environ)
-            self.results = asyncio.run(
-                execute(runs, models, self.settings, self.rootdir, progress, stop_when)
+            self.results, self.agreements = asyncio.run(
+                self._execute(runs, models, progress, stop_when)
             )
         except DeltajudgeError as exc:
             self.failure = exc
@@ -139,6 +147,25 @@ class Evaluation:
             self.partial = self.stopped = True  # stopped early (-x): not a full run
         self._conclude()
 
+    async def _execute(
+        self,
+        runs: list[RubricRun],
+        models: dict[str, ModelConfig],
+        progress: Progress | None,
+        stop_when: StopWhen | None,
+    ) -> tuple[RunResults, RunAgreements]:
+        """The cases, then the labelled pairs of ``judge_agreement`` gates (same models,
+        settings and cache; skipped when the run was interrupted)."""
+        results = await execute(runs, models, self.settings, self.rootdir, progress, stop_when)
+        wanted = [r.loaded for r in runs if any(g.labels for g in r.loaded.rubric.gates)]
+        if not wanted or results.interrupted is not None:
+            return results, {}
+        from deltajudge.engine import open_caller
+        from deltajudge.judge_check import judge_agreement_labels
+
+        async with open_caller(models, self.settings, self.rootdir) as caller:
+            return results, await judge_agreement_labels(wanted, caller)
+
     def _conclude(self) -> None:
         from deltajudge.gating.case_check import case_verdict
         from deltajudge.reporting.build import build_report, rubric_entry
@@ -148,7 +175,7 @@ class Evaluation:
         cache = self._figures_cache()
         try:
             for run in self.results.rubrics:
-                figures = _figures_for(run, cache)
+                figures = _figures_for(run, cache, self.agreements.get(run.loaded.path, {}))
                 gates = {g.name: g for g in figures.gates}
                 rubric = run.loaded.rubric
                 verdicts = {i: case_verdict(r, rubric) for i, r in run.cases.items()}
@@ -284,10 +311,10 @@ class Evaluation:
         return paths
 
 
-def _figures_for(run: RubricRun, cache: ResponseCache | None) -> Figures:
+def _figures_for(run: RubricRun, cache: ResponseCache | None, agreements: Agreements) -> Figures:
     """The rubric's statistics and gates: replayed when an earlier run scored exactly the
     same, else computed. Importing scipy and bootstrapping is most of a cached rerun's time."""
-    key = _figures_key(run)
+    key = _figures_key(run, agreements)
     found = cache.get_figures(key) if cache is not None else None
     if found is not None:
         return Figures.model_validate_json(found)
@@ -297,7 +324,7 @@ def _figures_for(run: RubricRun, cache: ResponseCache | None) -> Figures:
     from deltajudge.stats.rubric import analyze
 
     stats = analyze(run)
-    computed = figures(stats, decide(run.loaded.rubric, stats))
+    computed = figures(stats, decide(run.loaded.rubric, stats, agreements))
     if cache is not None:
         cache.put_figures(key, computed.model_dump_json())
     return computed
@@ -315,7 +342,7 @@ def _figures_code_hash() -> str:
     return digest.hexdigest()
 
 
-def _figures_key(run: RubricRun) -> str:
+def _figures_key(run: RubricRun, agreements: Agreements | None = None) -> str:
     """Everything the statistics and gates read, and nothing else: the rubric file, the
     version that computes them, and per case each answer's length and each grade."""
     rubric = run.loaded.rubric
@@ -343,6 +370,7 @@ def _figures_key(run: RubricRun) -> str:
         "rubric": hashlib.sha256(run.loaded.path.read_bytes()).hexdigest(),
         "cases": cases,
         "noise": [run.noise_grader, noise],
+        "agreements": sorted([list(k), asdict(v)] for k, v in (agreements or {}).items()),
     }
     canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -40,7 +40,7 @@ class RubricFile(pytest.File):
             evaluation = evaluation_for(self.config)
             loaded = load_rubric(self.path)
             evaluation.models_for(loaded)
-            leaked = evaluation.check_leakage(loaded)
+            leaked = evaluation.check_files(loaded)
         except UserInputError as exc:
             raise self.CollectError(exc.render()) from None
         if leaked is not None:
