@@ -11,7 +11,10 @@ import pytest
 from conftest import Project, item_outcomes, rubric_text, scores_by_marker
 from deltajudge.errors import RubricError
 from deltajudge.gating.checkpoints import checkpoint_sweep, family_verdicts
+from deltajudge.gating.outcome import CheckpointSweep, Verdict
 from deltajudge.judging.rubric import parse_rubric
+from deltajudge.reporting.build import read_json
+from deltajudge.reporting.model import Report
 from deltajudge.stats.aggregates import summarize
 from deltajudge.stats.length import length_effect
 from deltajudge.stats.paired import compare_paired
@@ -92,6 +95,20 @@ def test_the_best_checkpoint_is_named_when_training_went_past_it(
         "step": 20,
     }
     assert project.report()["models"]["base"]["job"] is None
+    read = read_json(project.path / "reports" / "latest" / "report.json")
+    assert read.rubric("demo").checkpoints == sweep_from(read)
+    assert read.models["step_20"].job is not None and read.models["step_20"].job.step == 20
+    # step_10 is below the final on every case, but no case regressed against the base
+    assert pairs[("step_30", "step_10")]["regressions"]
+    assert not any(case["regressed"] for case in rubric["cases"])
+
+
+def sweep_from(report: Report) -> CheckpointSweep | None:
+    """The sweep as a reader of report.json gets it back: typed, verdicts included."""
+    sweep = report.rubric("demo").checkpoints
+    assert sweep is not None and sweep.best == "step_20"
+    assert isinstance(sweep.checkpoints[0].vs_final, Verdict)
+    return sweep
 
 
 def test_the_final_checkpoint_wins_when_nothing_earlier_beats_it(

@@ -170,7 +170,9 @@ def rubric_entry(
 ) -> RubricEntry:
     """The rubric's report entry; each case carries the verdict gating gave it."""
     loaded = run.loaded
-    regressed = {r.id for c in figures.comparisons for r in c.regressions}
+    # a checkpoint below the final one on a case is a sweep figure, not a regression
+    sweep = loaded.rubric.final_checkpoint
+    regressed = {r.id for c in figures.comparisons if c.baseline != sweep for r in c.regressions}
     cases = [
         _case(run.cases[c.id], run, regressed, case_verdicts.get(c.id))
         for c in run.selected
