@@ -60,9 +60,11 @@ def test_a_judge_that_agrees_with_the_labels_passes_and_reruns_from_the_cache(
     calls = project.server.count()
     assert calls == 6 + 6 + 40  # 3 cases x 2 models, their 6 gradings, 2 answers x 20 pairs
 
-    project.run()
+    rerun = project.run("--dj-offline")
 
     assert project.server.count() == calls  # the pairs' judgments came from the cache
+    assert item_outcomes(rerun)[AGREEMENT] == "passed"
+    assert _gates(project)[AGREEMENT]["reason"] == gate["reason"]
 
 
 def test_a_judge_that_fails_its_labels_makes_the_graders_other_gates_fail(

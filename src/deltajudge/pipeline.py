@@ -311,7 +311,9 @@ class Evaluation:
         return paths
 
 
-def _figures_for(run: RubricRun, cache: ResponseCache | None, agreements: Agreements) -> Figures:
+def _figures_for(
+    run: RubricRun, cache: ResponseCache | None, agreements: Agreements | None = None
+) -> Figures:
     """The rubric's statistics and gates: replayed when an earlier run scored exactly the
     same, else computed. Importing scipy and bootstrapping is most of a cached rerun's time."""
     key = _figures_key(run, agreements)
@@ -324,7 +326,7 @@ def _figures_for(run: RubricRun, cache: ResponseCache | None, agreements: Agreem
     from deltajudge.stats.rubric import analyze
 
     stats = analyze(run)
-    computed = figures(stats, decide(run.loaded.rubric, stats, agreements))
+    computed = figures(stats, decide(run.loaded.rubric, stats, agreements or {}))
     if cache is not None:
         cache.put_figures(key, computed.model_dump_json())
     return computed
