@@ -71,7 +71,10 @@ def test_the_best_checkpoint_is_named_when_training_went_past_it(
     assert against_final["correction"] == "holm"
     assert against_final["p_value"] == pytest.approx(2 * 2 / 2**8)
     assert pairs[("step_30", "step_20")]["verdict"]["outcome"] == "better"
-    assert pairs[("base", "step_10")]["verdict"]["correction"] is None  # correction: none
+    # against the base too: Holm by default in a sweep (3 checkpoints, all at 2/2^8)
+    assert pairs[("base", "step_10")]["verdict"]["correction"] == "holm"
+    assert pairs[("base", "step_10")]["verdict"]["p_value"] == pytest.approx(3 * 2 / 2**8)
+    assert rubric["correction"] == "holm"
     sweep = rubric["checkpoints"]
     assert (sweep["grader"], sweep["base"], sweep["final"]) == ("quality", "base", "step_30")
     assert sweep["best"] == "step_20"
@@ -207,3 +210,12 @@ def test_holm_counts_only_the_checkpoints_against_the_final() -> None:
     assert against_final[0].outcome == "worse"  # a - final = -1 on 8 cases
     assert sweep is not None and sweep.best == "c" and sweep.overtrained
     assert [r.eligible for r in sweep.checkpoints] == [False, True, True, True]
+
+
+def test_a_sweep_is_holm_corrected_against_the_base_unless_the_file_says_none() -> None:
+    sweep = rubric_text(models=("base", "a", "b"), extra="compare: checkpoints\n")
+    assert parse_rubric(sweep, Path("s.yaml"))[0].effective_correction == "holm"
+    plain = parse_rubric(sweep + "correction: none\n", Path("s.yaml"))[0]
+    assert plain.effective_correction == "none"
+    two = rubric_text(models=("base", "cand"))
+    assert parse_rubric(two, Path("t.yaml"))[0].effective_correction == "none"

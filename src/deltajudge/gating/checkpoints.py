@@ -24,9 +24,9 @@ from deltajudge.stats.rubric import Comparison, RubricStats
 
 
 def family_verdicts(rubric: Rubric, comparisons: Sequence[Comparison]) -> list[Verdict]:
-    """Every comparison's verdict: the ones against the base as ``correction`` says, the
-    checkpoint-vs-final ones Holm-corrected per grader."""
-    correction = None if rubric.correction == "none" else rubric.correction
+    """Every comparison's verdict: the ones against the base as ``correction`` says (Holm
+    by default in a sweep), the checkpoint-vs-final ones Holm-corrected per grader."""
+    correction = None if rubric.effective_correction == "none" else rubric.effective_correction
     final = rubric.final_checkpoint
     if final is None:
         return verdicts([c.paired for c in comparisons], correction)

@@ -450,6 +450,15 @@ class Rubric(_Strict):
             )
 
     @property
+    def effective_correction(self) -> Literal["none", "holm"]:
+        """``correction`` as the verdicts use it: a checkpoint sweep compares many
+        checkpoints with one base, so it is Holm-corrected unless the file says
+        ``correction: none``."""
+        if self.compare == "checkpoints" and "correction" not in self.model_fields_set:
+            return "holm"
+        return self.correction
+
+    @property
     def primary_grader(self) -> str | None:
         """The grader checkpoints are ranked by: the first one that scores a model alone."""
         return next((g.name for g in self.graders if g.type != "pairwise"), None)

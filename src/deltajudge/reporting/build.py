@@ -178,7 +178,7 @@ def rubric_entry(
         for c in run.selected
         if c.id in run.cases
     ]
-    correction = loaded.rubric.correction
+    correction = loaded.rubric.effective_correction
     return RubricEntry(
         name=loaded.name,
         description=loaded.rubric.description,
