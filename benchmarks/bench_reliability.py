@@ -7,14 +7,20 @@ against a scripted server that misbehaves, each run one whole pytest process.
 Scenarios: 10% of the candidate's and the judge's first answers are faults (an HTML page,
 invalid JSON, the wrong JSON shape, an empty body, HTTP 500, HTTP 429 with Retry-After),
 each once, so every case can succeed on a retry; a server that allows 8 requests at a
-time, run at concurrency 32; and a candidate whose endpoint refuses connections.
+time, run at concurrency 32; a candidate whose endpoint refuses connections; and a run
+SIGKILLed 20 times at random moments, then rerun to the end: the cache must pass SQLite's
+integrity check after every kill, and the rerun must send exactly the calls not yet cached
+(a finished call is never paid twice; only calls in flight at a kill are sent again).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
+import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -104,10 +110,77 @@ def scenario(
     return [label, f"{wall:.1f}", code, written, errors_in(report), calls, notes]
 
 
+def cached_calls(workdir: Path) -> tuple[int, str]:
+    """Rows in the answer cache, and SQLite's verdict on the file (``ok``)."""
+    path = workdir / ".deltajudge" / "cache.sqlite3"
+    if not path.exists():
+        return 0, "ok"
+    with sqlite3.connect(path) as db:
+        check = str(db.execute("PRAGMA integrity_check").fetchone()[0])
+        rows = sum(
+            db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+            for table in ("generations", "judgments")
+        )
+    return rows, check
+
+
+def kill_loop(n: int, kills: int) -> list[object]:
+    """SIGKILL the run at random moments, then let a rerun finish: how many requests the
+    kills cost, and whether the final rerun asked for anything already cached."""
+    chooser = random.Random(7)
+    with ScriptedServer([JUDGE], latency_s=0.02) as server, tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        write_suite(workdir, n, server.url)
+        checks: set[str] = set()
+        killed = 0
+        for _ in range(kills):
+            proc = subprocess.Popen(
+                harness_cmd(),
+                cwd=workdir,
+                env=ENV,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                proc.wait(timeout=chooser.uniform(1.5, 4.0))
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                killed += 1
+            checks.add(cached_calls(workdir)[1])
+        before = len(server.requests)
+        missing = 4 * n - cached_calls(workdir)[0]
+        wall, code, report = run_suite_cached(workdir)
+        last = len(server.requests) - before
+        _, check = cached_calls(workdir)
+        checks.add(check)
+    extra = len(server.requests) - 4 * n
+    return [
+        f"{n} cases, {killed} SIGKILLs, rerun",
+        f"{wall:.1f}",
+        code,
+        "yes" if report else "NO",
+        errors_in(report),
+        f"rerun sent {last} for {missing} uncached; {extra} re-sent in all",
+        "integrity " + ",".join(sorted(checks)),
+        len(server.requests),
+    ]
+
+
+def run_suite_cached(workdir: Path) -> tuple[float, int, dict[str, Any]]:
+    started = time.perf_counter()
+    done = subprocess.run(harness_cmd(), cwd=workdir, env=ENV, capture_output=True, text=True)
+    report_path = workdir / "out" / "report.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    return time.perf_counter() - started, done.returncode, report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000)
-    n = parser.parse_args().n
+    parser.add_argument("--kills", type=int, default=20)
+    args = parser.parse_args()
+    n = args.n
     rows = []
     with ScriptedServer(fault_rules(n)) as server:
         rows.append(scenario(f"{n} cases, 10% faults, C=32", n, server, 32))
@@ -119,6 +192,7 @@ def main() -> None:
     with ScriptedServer([JUDGE]) as server:
         rows.append(scenario(f"{n} cases, candidate unreachable", n, server, 32, True))
         rows[-1].append(len(server.requests))
+    rows.append(kill_loop(n, args.kills))
     headers = ["scenario", "wall s", "exit", "report", "errors", "calls", "notes", "received"]
     print(tabulate(rows, headers=headers, disable_numparse=True))
 

@@ -1,12 +1,13 @@
 """Money on screen and a spending cap: prices from the table or the alias, spend per alias
-in report.json and the terminal, and a run that stops starting cases at ``max_cost``."""
+in report.json and the terminal, an estimate before any call that refuses a run above
+``max_cost``, and a run that stops starting cases once its spend reaches it."""
 
 from __future__ import annotations
 
 from conftest import Project, judge_json
 from deltajudge.generation.pricing import Price, price_for
 from deltajudge.settings import ModelConfig, PriceConfig, Settings
-from deltajudge.testing import Rule
+from deltajudge.testing import Reply, Rule
 
 
 def test_list_prices_cover_snapshots_and_fine_tunes() -> None:
@@ -58,10 +59,72 @@ def test_spend_per_alias_is_in_the_report_and_on_screen(project: Project) -> Non
     assert project.report()["models"]["base"]["tokens"]["cost_usd"] == 0
 
 
-def test_the_spending_cap_stops_starting_cases(project: Project) -> None:
-    _priced(project, rows=200, extra="concurrency = 2")
+def test_the_estimate_is_said_before_the_first_call(project: Project) -> None:
+    _priced(project, rows=3)
 
-    result = project.run("--dj-max-cost", "0.05")
+    result = project.run()
+
+    lines = result.stdout.lines
+    said = next(i for i, line in enumerate(lines) if "estimated before the run: ~$" in line)
+    assert "price unknown for judge" in lines[said]
+    # 3 rows x 2 models: "question N" is 3 tokens + 4 for the message; each answer is
+    # counted at the assumed 400 tokens; at $0.001 a token that is 6 x 0.407.
+    assert "~$2.4420 for 12 calls" in lines[said], lines[said]
+    assert lines[said + 1 :] and not any("estimated" in line for line in lines[:said])
+
+    again = project.run()  # everything cached: nothing to pay, nothing to say
+    assert "estimated before the run" not in again.stdout.str()
+
+
+def test_max_tokens_bounds_the_estimate(project: Project) -> None:
+    _priced(project, rows=3)
+    config = project.path / "deltajudge.toml"
+    bounded = "".join(f"[models.{a}.params]\nmax_tokens = 50\n" for a in ("base", "cand"))
+    config.write_text(config.read_text() + bounded)
+
+    result = project.run()
+
+    assert "~$0.3420 for 12 calls" in result.stdout.str()  # 6 x (7 + 50) tokens
+
+
+def test_a_run_estimated_above_the_cap_is_refused_before_any_call(project: Project) -> None:
+    _priced(project, rows=50)
+
+    result = project.run("--dj-max-cost", "1")
+
+    assert result.ret != 0
+    text = result.stdout.str()
+    assert "not started: this run is estimated at ~$40.7000" in text, text
+    assert "above the spending cap (max_cost) of $1" in text
+    assert "Hint: raise --dj-max-cost" in text
+    assert project.requests() == []  # nothing paid
+
+    project.run("-k", "q1")  # q1 and q10-q19 answered and cached
+    project.server.reset()
+    cheaper = project.run("--dj-max-cost", "39.9")  # the cached ones cost nothing
+    assert cheaper.ret == 0, cheaper.stdout.str()
+    assert "~$31.7460 for 156 calls" in cheaper.stdout.str()  # 39 x 2 answers + their judgments
+    assert len(project.requests(judge=False)) == 78
+
+
+def test_the_spending_cap_stops_starting_cases(project: Project) -> None:
+    # The estimate (200 x 2 answers of ~407 tokens: $162.80) is under the cap, but the
+    # server bills 20,000 tokens an answer: the spend passes the cap after a few cases.
+    project.server.set_rules(
+        [
+            Rule(judge=True, reply=judge_json(2)),
+            Rule(reply=Reply(text="ok", usage=(10_000, 10_000))),
+        ]
+    )
+    _priced(project, rows=200, extra="concurrency = 2")
+    project.server.set_rules(
+        [
+            Rule(judge=True, reply=judge_json(2)),
+            Rule(reply=Reply(text="ok", usage=(10_000, 10_000))),
+        ]
+    )
+
+    result = project.run("--dj-max-cost", "170")
 
     assert result.ret != 0
     report = project.report()
@@ -69,4 +132,4 @@ def test_the_spending_cap_stops_starting_cases(project: Project) -> None:
     ran = len(report["rubrics"][0]["cases"])
     assert 0 < ran < 60, ran
     spent = sum(m["tokens"]["cost_usd"] or 0 for m in report["models"].values())
-    assert spent >= 0.05
+    assert spent >= 170

@@ -24,3 +24,8 @@ def test_no_rate_before_the_first_call_and_no_eta_at_the_end() -> None:
     assert progress_text(_tick(80, 320), 40.0) == (
         "deltajudge: 80/80 cases, 8.0 calls/s, 320 calls, 9,120 tokens, 0 with errors, 40.0 s"
     )
+
+
+def test_the_money_spent_so_far_appears_once_there_is_any() -> None:
+    tick = Tick(done=20, total=80, errors=0, calls=80, cached=0, tokens=9120, cost_usd=0.01234)
+    assert ", 9,120 tokens, $0.0123, 0 with errors," in progress_text(tick, 10.0)

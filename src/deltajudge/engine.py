@@ -18,7 +18,9 @@ from pathlib import Path
 
 from deltajudge.cases import Case
 from deltajudge.constants import BOOTSTRAP_SEED
-from deltajudge.errors import CallError
+from deltajudge.errors import BudgetError, CallError
+from deltajudge.generation.batch import open_batch_runs
+from deltajudge.generation.batch_state import BatchOutcome
 from deltajudge.generation.cache import ResponseCache
 from deltajudge.generation.caller import Caller, LocalStart
 from deltajudge.generation.local_process import cpu_count
@@ -43,11 +45,14 @@ class Tick:
     calls: int  # requests sent (cache hits are not calls)
     cached: int  # answers and judgments replayed from the cache
     tokens: int  # prompt + completion tokens of the requests sent
+    cost_usd: float = 0.0  # spent so far, on the aliases whose price is known
 
 
 Progress = Callable[[Tick], None]
 #: Called with each finished case; True stops scheduling new ones (pytest's -x/--maxfail).
 StopWhen = Callable[[RubricRun, CaseResult], bool]
+#: Told one line before the first call: what the run is estimated to cost.
+Announce = Callable[[str], None]
 
 
 async def execute(
@@ -57,11 +62,20 @@ async def execute(
     rootdir: Path,
     progress: Progress | None,
     stop_when: StopWhen | None = None,
+    announce: Announce | None = None,
 ) -> RunResults:
     started = time.time()
     stop = Stop()
+    batch: BatchOutcome | None = None
     async with open_caller(models, settings, rootdir) as caller:
-        await stop.run(_run_all(runs, caller, progress, stop, stop_when))
+        priced = _check_budget(runs, caller, settings)
+        if announce is not None and priced:
+            announce(f"deltajudge: {priced[0]}")
+        caller.batch = open_batch_runs(settings, rootdir, caller.models)
+        if caller.batch is None or await caller.batch.collect(caller.client):
+            await stop.run(_run_all(runs, caller, progress, stop, stop_when))
+        if caller.batch is not None and not stop.requested:
+            batch = await caller.batch.finish(caller.client)
     return RunResults(
         rubrics=runs,
         models=caller.models,
@@ -70,10 +84,33 @@ async def execute(
         duration_s=time.time() - started,
         calls=caller.calls,
         cache_hits=caller.cache_hits,
-        notes=caller.notes(),
+        notes=[*priced, *caller.notes()],
         interrupted=stop.reason,
         exit_code=stop.exit_code,
+        batch=batch,
     )
+
+
+def _check_budget(runs: list[RubricRun], caller: Caller, settings: Settings) -> list[str]:
+    """Price the run before any call: refuse one estimated above the spending cap
+    (nothing is spent), and say the estimate of any run that will make paid calls."""
+    from deltajudge.estimate import estimate
+
+    if settings.batch == "collect":
+        return []  # answers come from finished batches: nothing is called
+    priced = estimate(runs, caller, settings)
+    cap = settings.max_cost
+    if cap is not None and priced.cost_usd > cap:
+        raise BudgetError(
+            f"not started: this run is estimated at {priced.describe()}, above the spending "
+            f"cap (max_cost) of ${cap:g}",
+            hint="raise --dj-max-cost, or run fewer cases (-k, --dj-limit N) or fewer "
+            "samples; answers already cached cost nothing",
+        )
+    if not priced.calls:
+        return []
+    capped = f"; cap ${cap:g}" if cap is not None else ""
+    return [f"estimated before the run: {priced.describe()}{capped}"]
 
 
 @contextlib.asynccontextmanager
@@ -192,6 +229,7 @@ async def _run_all(
                     calls=caller.calls,
                     cached=sum(row[2] for row in caller.tokens.cached.values()),
                     tokens=sum(row[0] + row[1] for row in spent),
+                    cost_usd=caller.spent_usd(),
                 )
             )
 

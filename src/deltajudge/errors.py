@@ -119,3 +119,7 @@ class OfflineMiss(CallError):
 
 class LocalServerError(DeltajudgeError):
     """The embedded llama.cpp server could not be started or did not answer."""
+
+
+class BudgetError(UserInputError):
+    """The run is estimated above its spending cap: refused before any call is made."""

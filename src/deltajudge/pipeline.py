@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
 from deltajudge import __version__
-from deltajudge.engine import Progress, StopWhen, execute
+from deltajudge.engine import Announce, Progress, StopWhen, execute
 from deltajudge.errors import ConfigError, DeltajudgeError
 from deltajudge.gating.names import BASELINE_GATE
 from deltajudge.gating.outcome import CaseVerdict, GateResult
@@ -33,6 +33,7 @@ from deltajudge.settings import ModelConfig, Settings
 
 if TYPE_CHECKING:
     from deltajudge.gating.gates import Agreements
+    from deltajudge.generation.batch_state import BatchOutcome
     from deltajudge.generation.cache import ResponseCache
     from deltajudge.judge_check import RunAgreements
 
@@ -118,10 +119,20 @@ class Evaluation:
         self.selected[path] = case_ids
 
     @property
+    def batch(self) -> BatchOutcome | None:
+        """``--dj-batch``: why the run stopped before any verdict (submitted, pending)."""
+        return self.results.batch if self.results is not None else None
+
+    @property
     def has_work(self) -> bool:
         return any(self.selected.values())
 
-    def run(self, progress: Progress | None = None, stop_when: StopWhen | None = None) -> None:
+    def run(
+        self,
+        progress: Progress | None = None,
+        stop_when: StopWhen | None = None,
+        announce: Announce | None = None,
+    ) -> None:
         """Run every selected case once. A failure of the whole run is kept, not raised,
         so that each item can report it instead of one traceback for the session."""
         runs = []
@@ -136,10 +147,12 @@ class Evaluation:
         try:
             models = resolve_models(self.settings, aliases, os.environ)
             self.results, self.agreements = asyncio.run(
-                self._execute(runs, models, progress, stop_when)
+                self._execute(runs, models, progress, stop_when, announce)
             )
         except DeltajudgeError as exc:
             self.failure = exc
+            return
+        if self.results.batch is not None:  # batches submitted or pending: nothing to decide
             return
         evaluated = sum(len(run.cases) for run in self.results.rubrics)
         selected = sum(len(run.selected) for run in self.results.rubrics)
@@ -153,12 +166,16 @@ class Evaluation:
         models: dict[str, ModelConfig],
         progress: Progress | None,
         stop_when: StopWhen | None,
+        announce: Announce | None,
     ) -> tuple[RunResults, RunAgreements]:
         """The cases, then the labelled pairs of ``judge_agreement`` gates (same models,
-        settings and cache; skipped when the run was interrupted)."""
-        results = await execute(runs, models, self.settings, self.rootdir, progress, stop_when)
+        settings and cache; skipped when the run was interrupted or only submitted or
+        waited for batches, as nothing is decided then)."""
+        results = await execute(
+            runs, models, self.settings, self.rootdir, progress, stop_when, announce
+        )
         wanted = [r.loaded for r in runs if any(g.labels for g in r.loaded.rubric.gates)]
-        if not wanted or results.interrupted is not None:
+        if not wanted or results.interrupted is not None or results.batch is not None:
             return results, {}
         from deltajudge.engine import open_caller
         from deltajudge.judge_check import judge_agreement_labels

@@ -79,11 +79,24 @@ def _init(ns: argparse.Namespace) -> int:
     return init_project(ns)
 
 
+def _batch_arguments(parser: argparse.ArgumentParser) -> None:
+    from deltajudge.cli.batch import add_arguments
+
+    add_arguments(parser)
+
+
+def _batch(ns: argparse.Namespace) -> int:
+    from deltajudge.cli.batch import status
+
+    return status(ns)
+
+
 #: Subcommands besides ``run`` (which passes unknown options to pytest); add one here.
 COMMANDS: dict[str, Command] = {
     "init": Command("write deltajudge.toml, a rubric and a data set here", _init_arguments, _init),
     "report": Command("re-render HTML and Markdown from report.json", _report_arguments, _rerender),
     "diff": Command("what changed between two report.json files", _diff_arguments, _diff),
+    "batch": Command("where a suite's Batch API runs are (status)", _batch_arguments, _batch),
 }
 
 

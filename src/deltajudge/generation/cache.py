@@ -42,6 +42,11 @@ class ResponseCache:
         self.hits += 1
         return CallResult.from_json(row[0])
 
+    def has(self, table: Table, key: str) -> bool:
+        """Whether an answer is stored, without counting a hit (the pre-run estimate)."""
+        row = self._db.execute(f"SELECT 1 FROM {table} WHERE key = ?", (key,)).fetchone()
+        return row is not None
+
     def put(self, table: Table, key: str, result: CallResult) -> None:
         self._db.execute(
             f"INSERT OR REPLACE INTO {table} (key, value, created) VALUES (?, ?, ?)",

@@ -86,9 +86,14 @@ def pytest_runtestloop(session: pytest.Session) -> object:
         progress = ProgressLine.for_config(session.config, evaluation.settings.progress)
         maxfail = session.config.option.maxfail or 0
         stop = selection.stop_after_failures(maxfail) if maxfail > 0 else None
-        evaluation.run(progress, stop)
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        announce = reporter.write_line if reporter is not None else None
+        evaluation.run(progress, stop, announce)
         if progress is not None:
             progress.finish()
+        if evaluation.batch is not None:  # submitted or pending: no item has a verdict yet
+            session.config.hook.pytest_deselected(items=list(session.items))
+            session.items[:] = []
         if evaluation.failure is not None:  # say it once, not once per case
             session.shouldfail = "deltajudge could not run the evaluation (see the failure above)"
         if evaluation.results is not None and evaluation.results.interrupted:
@@ -98,6 +103,9 @@ def pytest_runtestloop(session: pytest.Session) -> object:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     evaluation = existing_evaluation(session.config)
+    if evaluation is not None and evaluation.batch is not None:
+        session.exitstatus = evaluation.batch.exit_code  # 75: submitted or pending, no verdict
+        return
     if evaluation is None or evaluation.report is None:
         return
     directory = session.config.rootpath / report_dir(session.config)
@@ -135,6 +143,11 @@ def dj_report(request: pytest.FixtureRequest) -> Report:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     evaluation = existing_evaluation(terminalreporter.config)
+    if evaluation is not None and evaluation.batch is not None:
+        terminalreporter.section("deltajudge batch")
+        for line in (evaluation.batch.headline, *evaluation.batch.lines):
+            terminalreporter.write_line(line)
+        return
     if evaluation is None or evaluation.report is None:
         return
     from deltajudge.reporting.terminal import summary_lines

@@ -86,6 +86,12 @@ OPTIONS: tuple[Option, ...] = (
         "append",
         "FILE",
     ),
+    Option(
+        "batch",
+        "submit (uncached requests go to the Batch API, half price) or collect",
+        "value",
+        "MODE",
+    ),
 )
 
 #: Internal: ``deltajudge run`` names the folder to collect when the user names none.
@@ -117,6 +123,7 @@ def overrides(config: pytest.Config) -> dict[str, Any]:
         "max_cost": config.getoption("dj_max_cost"),
         "baseline": config.getoption("dj_baseline"),
         "limit": config.getoption("dj_limit"),
+        "batch": config.getoption("dj_batch"),
     }
     out.update({k: v for k, v in simple.items() if v is not None})
     if config.getoption("dj_training_file"):
@@ -148,6 +155,9 @@ def check(config: pytest.Config) -> None:
     limit = config.getoption("dj_limit")
     if limit is not None and limit < 1:
         raise pytest.UsageError(f"--dj-limit expects a number of cases >= 1 (got {limit})")
+    batch = config.getoption("dj_batch")
+    if batch is not None and batch not in ("submit", "collect"):
+        raise pytest.UsageError(f"--dj-batch expects submit or collect (got {batch!r})")
     if config.getoption("dj_model") or config.getoption("dj_set"):
         try:
             overrides(config)

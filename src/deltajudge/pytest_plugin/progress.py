@@ -45,14 +45,17 @@ class ProgressLine:
 
 
 def progress_text(tick: Tick, elapsed: float) -> str:
-    """``20/80 cases, 8.0 calls/s, 80 calls (4 cached), 9,120 tokens, 0 with errors, 10.0 s,
-    ETA 30 s``: the rates and the time left come from the cases finished so far (the ETA
-    appears once one has finished). Cost in money needs prices, which no endpoint reports."""
+    """``20/80 cases, 8.0 calls/s, 80 calls (4 cached), 9,120 tokens, $0.0123, 0 with errors,
+    10.0 s, ETA 30 s``: the rates and the time left come from the cases finished so far (the
+    ETA appears once one has finished); the money only for aliases with a known price."""
     parts = [f"deltajudge: {tick.done}/{tick.total} cases"]
     if elapsed > 0 and tick.calls:
         parts.append(f"{tick.calls / elapsed:.1f} calls/s")
     parts.append(f"{tick.calls} calls" + (f" ({tick.cached} cached)" if tick.cached else ""))
-    parts += [f"{tick.tokens:,} tokens", f"{tick.errors} with errors", f"{elapsed:.1f} s"]
+    parts.append(f"{tick.tokens:,} tokens")
+    if tick.cost_usd:
+        parts.append(f"${tick.cost_usd:.4f}")
+    parts += [f"{tick.errors} with errors", f"{elapsed:.1f} s"]
     if tick.done and elapsed > 0 and tick.done < tick.total:
         parts.append(f"ETA {(tick.total - tick.done) * elapsed / tick.done:.0f} s")
     return ", ".join(parts)
