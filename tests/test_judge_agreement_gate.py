@@ -59,6 +59,9 @@ def test_a_judge_that_agrees_with_the_labels_passes_and_reruns_from_the_cache(
     assert "20 of 20 decided pairs agree (95% Wilson CI [0.84, 1.00]" in gate["reason"]
     calls = project.server.count()
     assert calls == 6 + 6 + 40  # 3 cases x 2 models, their 6 gradings, 2 answers x 20 pairs
+    report = project.report()
+    assert report["calls"] == calls  # the pairs' calls are counted with the cases'
+    assert report["models"]["judge"]["tokens"]["calls"] == 6 + 40
 
     rerun = project.run("--dj-offline")
 

@@ -28,13 +28,14 @@ from deltajudge.judging.loading import LoadedRubric
 from deltajudge.judging.rubric import GateTest
 from deltajudge.judging.rubric_names import PAIRED_METRICS
 from deltajudge.reporting.model import Figures, Report, RubricEntry
-from deltajudge.results import CaseResult, RubricRun, RunResults
+from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage
 from deltajudge.settings import ModelConfig, Settings
 
 if TYPE_CHECKING:
     from deltajudge.gating.gates import Agreements
     from deltajudge.generation.batch_state import BatchOutcome
     from deltajudge.generation.cache import ResponseCache
+    from deltajudge.generation.caller import Caller
     from deltajudge.judge_check import RunAgreements
 
 EMBEDDED_JUDGE_NOTE = (
@@ -181,7 +182,9 @@ class Evaluation:
         from deltajudge.judge_check import judge_agreement_labels
 
         async with open_caller(models, self.settings, self.rootdir) as caller:
-            return results, await judge_agreement_labels(wanted, caller)
+            agreements = await judge_agreement_labels(wanted, caller)
+            _add_spend(results, caller)
+        return results, agreements
 
     def _conclude(self) -> None:
         from deltajudge.gating.case_check import case_verdict
@@ -326,6 +329,25 @@ class Evaluation:
         paths.append(write_html(self.report, directory / "report.html"))
         paths.append(write_markdown(self.report, directory / "summary.md"))
         return paths
+
+
+def _add_spend(results: RunResults, caller: Caller) -> None:
+    """The labelled pairs' calls count in the run's calls, tokens and cost like the cases'."""
+    results.calls += caller.calls
+    results.cache_hits += caller.cache_hits
+    for alias in caller.models:
+        spent = caller.tokens.spent.get(alias, [0, 0, 0])
+        cached = caller.tokens.cached.get(alias, [0, 0, 0])
+        if not (spent[2] or cached[2]):
+            continue
+        usage = results.tokens.setdefault(alias, TokenUsage())
+        usage.prompt_tokens += spent[0]
+        usage.completion_tokens += spent[1]
+        usage.calls += spent[2]
+        usage.cached_calls += cached[2]
+        cost = caller.cost_usd(alias)
+        if usage.cost_usd is not None and cost is not None:
+            usage.cost_usd = round(usage.cost_usd + cost, 6)
 
 
 def _figures_for(
