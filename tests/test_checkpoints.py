@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 
 from conftest import Project, item_outcomes, rubric_text, scores_by_marker
-from deltajudge.errors import RubricError
+from deltajudge.errors import ConfigError, RubricError
 from deltajudge.gating.checkpoints import checkpoint_sweep, family_verdicts
 from deltajudge.gating.outcome import CheckpointSweep, Verdict
 from deltajudge.judging.rubric import parse_rubric
 from deltajudge.reporting.build import read_json
 from deltajudge.reporting.model import Report
+from deltajudge.settings import load_settings
 from deltajudge.stats.aggregates import summarize
 from deltajudge.stats.length import length_effect
 from deltajudge.stats.paired import compare_paired
@@ -219,3 +220,14 @@ def test_a_sweep_is_holm_corrected_against_the_base_unless_the_file_says_none() 
     assert plain.effective_correction == "none"
     two = rubric_text(models=("base", "cand"))
     assert parse_rubric(two, Path("t.yaml"))[0].effective_correction == "none"
+
+
+def test_job_facts_come_from_the_job_never_from_a_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "deltajudge.toml"
+    config.write_text(
+        '[models.cand]\nmodel = "m"\n'
+        'job = {job_id = "ftjob-x", base_model = "b", method = "dpo"}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="job: filled in from model = 'ftjob:<job id>'"):
+        load_settings(tmp_path)
