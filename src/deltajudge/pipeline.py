@@ -15,7 +15,7 @@ import os
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
@@ -29,12 +29,15 @@ from deltajudge.judging.loading import LoadedRubric
 from deltajudge.judging.rubric import GateTest
 from deltajudge.judging.rubric_names import PAIRED_METRICS
 from deltajudge.reporting.model import Figures, Report, RubricEntry
-from deltajudge.results import CaseResult, RubricRun, RunResults
+from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage
 from deltajudge.settings import ModelConfig, Settings
 
 if TYPE_CHECKING:
+    from deltajudge.gating.gates import Agreements
     from deltajudge.generation.batch_state import BatchOutcome
     from deltajudge.generation.cache import ResponseCache
+    from deltajudge.generation.caller import Caller
+    from deltajudge.judge_check import RunAgreements
 
 EMBEDDED_JUDGE_NOTE = (
     "The judge is the embedded Gemma 3 270M (pretrained, not instruction-tuned): a "
@@ -70,6 +73,10 @@ class Evaluation:
     dry: bool = False
     #: How to add a missing alias, in the user's config and command spelling.
     alias_hint: Callable[[str], str] | None = None
+    #: What collection found that the report must say too (leaked evaluation prompts).
+    collection_notes: list[str] = field(default_factory=list)
+    #: ``judge_agreement`` gates: the judge against their labels, per rubric file.
+    agreements: RunAgreements = field(default_factory=dict)
 
     def add(self, loaded: LoadedRubric) -> None:
         self.rubrics[loaded.path] = loaded
@@ -95,6 +102,20 @@ class Evaluation:
             raise ConfigError(
                 exc.message, path=loaded.path, line=line, column=column, hint=exc.hint
             ) from None
+
+    def check_files(self, loaded: LoadedRubric) -> str | None:
+        """The files a rubric names besides its data set, checked at collection: the
+        labels of ``judge_agreement`` gates, and the training files. Returns the leakage
+        warning, kept for the report's notes (raises when the rubric or the run says
+        ``leakage: fail``)."""
+        from deltajudge.judge_check import check_agreement_gates
+        from deltajudge.judging.training_data import check_leakage
+
+        check_agreement_gates(loaded)
+        found = check_leakage(loaded, self.settings, self.rootdir)
+        if found is not None:
+            self.collection_notes.append(found)
+        return found
 
     def select(self, path: Path, case_ids: list[str]) -> None:
         self.selected[path] = case_ids
@@ -128,14 +149,14 @@ class Evaluation:
         warm = _WarmUp()
         try:
             models = resolve_models(self.settings, aliases, os.environ)
-            self.results = asyncio.run(
-                execute(
-                    runs, models, self.settings, self.rootdir, progress, stop_when, announce, warm
-                )
+            self.results, self.agreements = asyncio.run(
+                self._execute(runs, models, progress, stop_when, announce, warm)
             )
         except DeltajudgeError as exc:
             self.failure = exc
             return
+        finally:
+            warm.join()
         if self.results.batch is not None:  # batches submitted or pending: nothing to decide
             return
         evaluated = sum(len(run.cases) for run in self.results.rubrics)
@@ -143,6 +164,32 @@ class Evaluation:
         if evaluated < selected and not self.results.interrupted:  # Ctrl-C: INCOMPLETE
             self.partial = self.stopped = True  # stopped early (-x): not a full run
         self._conclude()
+
+    async def _execute(
+        self,
+        runs: list[RubricRun],
+        models: dict[str, ModelConfig],
+        progress: Progress | None,
+        stop_when: StopWhen | None,
+        announce: Announce | None,
+        warm: _WarmUp,
+    ) -> tuple[RunResults, RunAgreements]:
+        """The cases, then the labelled pairs of ``judge_agreement`` gates (same models,
+        settings and cache; skipped when the run was interrupted or only submitted or
+        waited for batches, as nothing is decided then)."""
+        results = await execute(
+            runs, models, self.settings, self.rootdir, progress, stop_when, announce, warm
+        )
+        wanted = [r.loaded for r in runs if any(g.labels for g in r.loaded.rubric.gates)]
+        if not wanted or results.interrupted is not None or results.batch is not None:
+            return results, {}
+        from deltajudge.engine import open_caller
+        from deltajudge.judge_check import judge_agreement_labels
+
+        async with open_caller(models, self.settings, self.rootdir) as caller:
+            agreements = await judge_agreement_labels(wanted, caller)
+            _add_spend(results, caller)
+        return results, agreements
 
     def _conclude(self) -> None:
         from deltajudge.gating.case_check import case_verdict
@@ -153,7 +200,7 @@ class Evaluation:
         cache = self._figures_cache()
         try:
             for run in self.results.rubrics:
-                figures = _figures_for(run, cache)
+                figures = _figures_for(run, cache, self.agreements.get(run.loaded.path, {}))
                 gates = {g.name: g for g in figures.gates}
                 rubric = run.loaded.rubric
                 verdicts = {i: case_verdict(r, rubric) for i, r in run.cases.items()}
@@ -211,6 +258,7 @@ class Evaluation:
         assert self.results is not None
         judges = set().union(*(r.loaded.rubric.judge_aliases() for r in self.results.rubrics))
         notes = list(self.results.notes)  # endpoints that went down or throttled, said once
+        notes += self.collection_notes
         if self.results.interrupted is not None:
             notes.insert(0, self._incomplete_note())
         if any(self.results.models[j].provider == "local" for j in judges):
@@ -314,10 +362,31 @@ class _WarmUp:
             self._thread.join()
 
 
-def _figures_for(run: RubricRun, cache: ResponseCache | None) -> Figures:
+def _add_spend(results: RunResults, caller: Caller) -> None:
+    """The labelled pairs' calls count in the run's calls, tokens and cost like the cases'."""
+    results.calls += caller.calls
+    results.cache_hits += caller.cache_hits
+    for alias in caller.models:
+        spent = caller.tokens.spent.get(alias, [0, 0, 0])
+        cached = caller.tokens.cached.get(alias, [0, 0, 0])
+        if not (spent[2] or cached[2]):
+            continue
+        usage = results.tokens.setdefault(alias, TokenUsage())
+        usage.prompt_tokens += spent[0]
+        usage.completion_tokens += spent[1]
+        usage.calls += spent[2]
+        usage.cached_calls += cached[2]
+        cost = caller.cost_usd(alias)
+        if usage.cost_usd is not None and cost is not None:
+            usage.cost_usd = round(usage.cost_usd + cost, 6)
+
+
+def _figures_for(
+    run: RubricRun, cache: ResponseCache | None, agreements: Agreements | None = None
+) -> Figures:
     """The rubric's statistics and gates: replayed when an earlier run scored exactly the
     same, else computed. Importing scipy and bootstrapping is most of a cached rerun's time."""
-    key = _figures_key(run)
+    key = _figures_key(run, agreements)
     found = cache.get_figures(key) if cache is not None else None
     if found is not None:
         return Figures.model_validate_json(found)
@@ -327,7 +396,7 @@ def _figures_for(run: RubricRun, cache: ResponseCache | None) -> Figures:
     from deltajudge.stats.rubric import analyze
 
     stats = analyze(run)
-    computed = figures(stats, decide(run.loaded.rubric, stats))
+    computed = figures(stats, decide(run.loaded.rubric, stats, agreements or {}))
     if cache is not None:
         cache.put_figures(key, computed.model_dump_json())
     return computed
@@ -345,7 +414,7 @@ def _figures_code_hash() -> str:
     return digest.hexdigest()
 
 
-def _figures_key(run: RubricRun) -> str:
+def _figures_key(run: RubricRun, agreements: Agreements | None = None) -> str:
     """Everything the statistics and gates read, and nothing else: the rubric file, the
     version that computes them, and per case each answer's length and each grade."""
     rubric = run.loaded.rubric
@@ -373,6 +442,7 @@ def _figures_key(run: RubricRun) -> str:
         "rubric": hashlib.sha256(run.loaded.path.read_bytes()).hexdigest(),
         "cases": cases,
         "noise": [run.noise_grader, noise],
+        "agreements": sorted([list(k), asdict(v)] for k, v in (agreements or {}).items()),
     }
     canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

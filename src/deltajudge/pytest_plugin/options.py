@@ -81,6 +81,12 @@ OPTIONS: tuple[Option, ...] = (
         "switch",
     ),
     Option(
+        "training-file",
+        "a fine-tuning file the candidates saw: eval prompts found in it are listed (repeatable)",
+        "append",
+        "FILE",
+    ),
+    Option(
         "batch",
         "submit (uncached requests go to the Batch API, half price) or collect",
         "value",
@@ -120,6 +126,8 @@ def overrides(config: pytest.Config) -> dict[str, Any]:
         "batch": config.getoption("dj_batch"),
     }
     out.update({k: v for k, v in simple.items() if v is not None})
+    if config.getoption("dj_training_file"):
+        out["training_files"] = list(config.getoption("dj_training_file"))
     switches = {
         "dj_no_cache": ("cache", False),
         "dj_offline": ("offline", True),
@@ -137,7 +145,7 @@ def config_file(config: pytest.Config) -> Path | None:
 
 
 #: Options whose value is a path: given as a separate word, pytest may take it for a test path.
-PATH_OPTIONS = ("config", "report-dir", "cache-dir", "baseline")
+PATH_OPTIONS = ("config", "report-dir", "cache-dir", "baseline", "training-file")
 
 
 def check(config: pytest.Config) -> None:

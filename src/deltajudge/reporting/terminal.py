@@ -114,6 +114,9 @@ def summary_lines(report: Report, paths: list[str]) -> list[str]:
                 )
         if rubric.noise is not None:
             lines.append(_noise_line(rubric))
+        if rubric.checkpoints is not None:
+            sweep = rubric.checkpoints
+            lines.append(f"  best checkpoint: {sweep.best or 'none'} ({sweep.reason})")
         for gate in rubric.gates:
             mark = "PASS" if gate.passed else "FAIL"
             lines.append(f"  gate {mark}: {gate.name} ({gate.reason})")
