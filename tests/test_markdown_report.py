@@ -51,8 +51,9 @@ def test_overview_tables_and_headlines(report: Report) -> None:
 def test_gates_are_ticked_and_crossed(report: Report) -> None:
     text = render_markdown(report)
     gates = report.rubrics[0].gates
-    assert text.count("✅") == sum(g.passed for g in gates) > 0
-    assert text.count("❌") == sum(not g.passed for g in gates) > 0
+    table = "\n".join(_table_after(text, "**Gates:"))
+    assert table.count("✅") == sum(g.passed for g in gates) > 0
+    assert table.count("❌") == sum(not g.passed for g in gates) > 0
     assert f"**Gates: {sum(g.passed for g in gates)} of {len(gates)} passed**" in text
 
 

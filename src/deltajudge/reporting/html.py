@@ -2,11 +2,14 @@
 
 Everything comes from the `Report` (never a model or the network) and the page opens
 from ``file://`` with no connection: styles, the small sorting script and the charts
-(`deltajudge.reporting.svg`) are inline. Filtering and expanding cases are pure CSS and
-``<details>``, so only column sorting needs JavaScript.
+(`deltajudge.reporting.svg`) are inline. The first screen is the verdict
+(`deltajudge.reporting.lead`). Filtering and expanding cases are pure CSS and
+``<details>``; only column sorting and, on big reports, the searchable index of every case
+need JavaScript. Big reports render at most `DETAIL_CAP` cases in full, so 100,000 cases
+make a page of the same shape, not a 200 MB one.
 
 Safety: jinja2 autoescapes every data string; the only `Markup` we build (charts, word
-diffs) is assembled from `markupsafe.escape`-d pieces. On top of that, the page's
+diffs, the case index's JSON) is assembled from escaped pieces. On top of that, the page's
 Content-Security-Policy allows exactly our own stylesheet and script by hash, so even a
 string that slipped through unescaped could not run or load anything.
 """
@@ -25,11 +28,13 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from deltajudge.atomic import atomic_text
+from deltajudge.reporting import lead, svg
 from deltajudge.reporting import markdown as words
-from deltajudge.reporting import svg
 from deltajudge.reporting.html_cases import (
+    DETAIL_CAP,
     case_columns,
     case_counts,
+    case_index,
     case_rows,
     model_classes,
     score_text,
@@ -38,6 +43,9 @@ from deltajudge.reporting.model import GraderInfo, ModelFigures, Report, RubricE
 from deltajudge.reporting.redacted import redacted
 
 _EMPTY = ModelFigures()
+#: Points per model on a length/score scatter: beyond a few thousand the dots only overlap,
+#: and every point costs page bytes. Larger sets are thinned evenly (every k-th answer).
+SCATTER_POINTS = 4000
 _SECRET = re.compile(r"api[_-]?key|secret|password|authorization|bearer", re.IGNORECASE)
 
 
@@ -92,7 +100,8 @@ def _domain(rubric: RubricEntry, grader: GraderInfo) -> tuple[float, float]:
 
 
 def _series(rubric: RubricEntry, grader: str, classes: dict[str, str]) -> list[svg.Series]:
-    """Each model's scores on ``grader`` with its answers' lengths, for histogram and scatter."""
+    """Each model's scores on ``grader`` with its answers' lengths, for histogram and scatter
+    (at most `SCATTER_POINTS` each: the histogram's shares survive an even thinning)."""
     series = []
     for alias, css in classes.items():
         pairs = [
@@ -100,6 +109,8 @@ def _series(rubric: RubricEntry, grader: str, classes: dict[str, str]) -> list[s
             for c in rubric.cases
             if (s := c.samples.get(alias)) is not None and (v := s.scores.get(grader)) is not None
         ]
+        step = -(-len(pairs) // SCATTER_POINTS)  # ceil: at most SCATTER_POINTS remain
+        pairs = pairs[::step] if step > 1 else pairs
         if pairs:
             series.append(svg.Series(alias, css, [v for _, v in pairs], [n for n, _ in pairs]))
     return series
@@ -186,17 +197,25 @@ def _render(report: Report) -> Iterator[str]:
             "columns": case_columns(r),
             "rows": case_rows(r),
             "counts": case_counts(r),
+            # our own JSON, with <, > and & escaped (see `case_index`): safe as Markup
+            "index_json": Markup(case_index(r)) if len(r.cases) > DETAIL_CAP else None,
         }
         for i, r in enumerate(report.rubrics)
     ]
-    gates = [g for r in report.rubrics for g in r.gates]
+    roles = _roles(report)
+    regressions, regression_count = lead.worst_regressions(report)
     page = _env().get_template("report.html.j2")
     return page.generate(
         report=report,
         rubrics=rubrics,
-        gates_passed=sum(g.passed for g in gates),
-        gates_total=len(gates),
-        roles=_roles(report),
+        lead={
+            "gates": lead.gate_verdict(report),
+            "models": lead.model_rows(report, roles),
+            "total_cost": lead.total_cost(report),
+            "regressions": regressions,
+            "regression_count": regression_count,
+        },
+        roles=roles,
         params=_params,
         csp=csp,
         css=css,
