@@ -2,10 +2,11 @@
 
 A reader opens a report to learn one thing, whether the candidate may ship. So the top
 of report.html and the first lines of summary.md say what the gates decided (in the HTML
-the page's only large coloured banner, red when any gate failed), then the models by alias *and* model id with n, the headline delta of each
-comparison in `deltajudge.reporting.markdown`'s words, tokens and dollars per model, and
-the worst regressions with the judge's reasons. Everything here is read from the
-`Report`; nothing is recomputed, and both renderers take the same rows from here.
+the page's only large coloured banner, red when any gate failed), then the models by
+alias *and* model id with n, the headline delta of each comparison in
+`deltajudge.reporting.markdown`'s words, tokens and dollars per model, and the worst
+regressions with the judge's reasons. Everything here is read from the `Report`; nothing
+is recomputed, and both renderers take the same rows from here.
 """
 
 from __future__ import annotations
