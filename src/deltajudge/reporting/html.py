@@ -5,7 +5,7 @@ from ``file://`` with no connection: styles, the small sorting script and the ch
 (`deltajudge.reporting.svg`) are inline. The first screen is the verdict
 (`deltajudge.reporting.lead`). Filtering and expanding cases are pure CSS and
 ``<details>``; only column sorting and, on big reports, the searchable index of every case
-need JavaScript. Big reports render at most `DETAIL_CAP` cases in full, so 100,000 cases
+need JavaScript. Big reports render a few hundred cases in full (`html_index`), so 100,000 cases
 make a page of the same shape, not a 200 MB one.
 
 Safety: jinja2 autoescapes every data string; the only `Markup` we build (charts, word
@@ -30,15 +30,8 @@ from markupsafe import Markup
 from deltajudge.atomic import atomic_text
 from deltajudge.reporting import lead, svg
 from deltajudge.reporting import markdown as words
-from deltajudge.reporting.html_cases import (
-    DETAIL_CAP,
-    case_columns,
-    case_counts,
-    case_index,
-    case_rows,
-    model_classes,
-    score_text,
-)
+from deltajudge.reporting.html_cases import case_columns, case_rows, model_classes, score_text
+from deltajudge.reporting.html_index import select_cases
 from deltajudge.reporting.model import GraderInfo, ModelFigures, Report, RubricEntry
 from deltajudge.reporting.redacted import redacted
 
@@ -176,6 +169,21 @@ def _params(params: dict[str, object]) -> str:
     )
 
 
+def _rubric_view(rubric: RubricEntry, index: int) -> dict[str, object]:
+    chosen = select_cases(rubric)
+    return {
+        "entry": rubric,
+        "index": index,
+        "classes": model_classes(rubric),
+        "charts": _charts(rubric, index),
+        "columns": case_columns(rubric),
+        "rows": case_rows(rubric, chosen.detailed),
+        "counts": chosen.counts,
+        # our own JSON with <, > and & escaped (`html_index`): Markup, not data
+        "index_json": None if chosen.index_json is None else Markup(chosen.index_json),
+    }
+
+
 def render_html(report: Report) -> str:
     """The page as one string: overview, distributions, cases, run facts."""
     return "".join(_render(report))
@@ -188,20 +196,7 @@ def _render(report: Report) -> Iterator[str]:
         f"default-src 'none'; style-src {css_hash}; script-src {js_hash}; "
         "img-src 'none'; base-uri 'none'; form-action 'none'"
     )
-    rubrics = [
-        {
-            "entry": r,
-            "index": i,
-            "classes": model_classes(r),
-            "charts": _charts(r, i),
-            "columns": case_columns(r),
-            "rows": case_rows(r),
-            "counts": case_counts(r),
-            # our own JSON, with <, > and & escaped (see `case_index`): safe as Markup
-            "index_json": Markup(case_index(r)) if len(r.cases) > DETAIL_CAP else None,
-        }
-        for i, r in enumerate(report.rubrics)
-    ]
+    rubrics = [_rubric_view(r, i) for i, r in enumerate(report.rubrics)]
     roles = _roles(report)
     regressions, regression_count = lead.worst_regressions(report)
     page = _env().get_template("report.html.j2")

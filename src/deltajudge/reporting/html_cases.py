@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import html
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,11 +23,6 @@ MIN_DIFF_SIMILARITY = 0.4
 #: Longer answers (in words) are shown without a diff, to keep rendering fast.
 MAX_DIFF_WORDS = 3000
 PALETTE_SIZE = 6
-#: Cases rendered in full (answers, diffs, reasons). Beyond this the page would grow by
-#: ~10 kB a case; every case stays in report.json and in the searchable index.
-DETAIL_CAP = 300
-#: Characters of a prompt kept in the searchable index.
-INDEX_PROMPT_CHARS = 90
 _WORD = re.compile(r"(\S+)(\s*)")
 
 
@@ -181,84 +175,24 @@ def _cells(rubric: RubricEntry, case: CaseEntry, aliases: list[str]) -> list[tup
     return cells
 
 
-def _has_error(case: CaseEntry) -> bool:
+def has_error(case: CaseEntry) -> bool:
     return bool(case.errors) or any(s.error or s.grade_errors for s in case.samples.values())
 
 
-def _worst(case: CaseEntry) -> float:
-    return min((d for by in case.deltas.values() for d in by.values() if d is not None), default=0)
-
-
-def _change(case: CaseEntry) -> float:
-    return max(
-        (abs(d) for by in case.deltas.values() for d in by.values() if d is not None), default=0
-    )
-
-
-def detailed_cases(rubric: RubricEntry, cap: int = DETAIL_CAP) -> list[CaseEntry]:
-    """The cases the page renders in full: all of them up to ``cap``, else the ``cap`` that
-    matter most (regressions worst first, then errors, then the largest changes).
-
-    Shown regressions first (worst drop first), then in the data set's order."""
-    cases = rubric.cases
-    if len(cases) > cap:
-        ranked = sorted(
-            range(len(cases)),
-            key=lambda i: (
-                not cases[i].regressed,
-                _worst(cases[i]) if cases[i].regressed else 0,
-                not _has_error(cases[i]),
-                -_change(cases[i]),
-                i,
-            ),
-        )
-        cases = [cases[i] for i in sorted(ranked[:cap])]
-    return sorted(cases, key=lambda c: (not c.regressed, _worst(c) if c.regressed else 0))
-
-
-def case_rows(rubric: RubricEntry, cap: int = DETAIL_CAP) -> Iterator[CaseRow]:
-    """The `detailed_cases`, each with its cells and expanded panes.
+def case_rows(rubric: RubricEntry, cases: list[CaseEntry]) -> Iterator[CaseRow]:
+    """``cases`` (the ones `deltajudge.reporting.html_index` chose to show in full), each
+    with its cells and expanded panes.
 
     A generator: the page is written as it renders, so a big report never holds every
     row's HTML (answers, diffs) in memory at once."""
     classes = model_classes(rubric)
     aliases = list(classes)
-    for case in detailed_cases(rubric, cap):
+    for case in cases:
         yield CaseRow(
             case=case,
             cells=_cells(rubric, case, aliases),
-            has_error=_has_error(case),
+            has_error=has_error(case),
             panes=[
                 _pane(case, a, classes[a], rubric.baseline) for a in aliases if a in case.samples
             ],
         )
-
-
-def case_counts(rubric: RubricEntry, cap: int = DETAIL_CAP) -> dict[str, int]:
-    """The filter labels' counts, without building the rows."""
-    shown = detailed_cases(rubric, cap) if len(rubric.cases) > cap else rubric.cases
-    return {
-        "total": len(rubric.cases),
-        "all": len(shown),
-        "regressions": sum(c.regressed for c in shown),
-        "errors": sum(_has_error(c) for c in shown),
-    }
-
-
-def case_index(rubric: RubricEntry) -> str:
-    """Every case as one compact JSON array for the page's searchable table, made safe to
-    sit inside ``<script type="application/json">``: ``<``, ``>`` and ``&`` are escaped
-    as ``\\u`` sequences, so no data string can close the element or open a tag.
-
-    A row is ``[id, prompt excerpt, flags, *cells]`` with flags 1 = regressed, 2 = error;
-    the column headings come first. The script renders only the rows a search matches, on
-    demand, so 100,000 cases cost one string here and nothing in the browser until asked.
-    """
-    aliases = list(model_classes(rubric))
-    rows: list[list[object]] = [[f"{g} {label}" for g, label in case_columns(rubric)]]
-    for case in rubric.cases:
-        flags = int(case.regressed) | (2 if _has_error(case) else 0)
-        flat = " ".join(case.prompt[: INDEX_PROMPT_CHARS * 2].split())[:INDEX_PROMPT_CHARS]
-        rows.append([case.id, flat, flags, *(t for t, _ in _cells(rubric, case, aliases))])
-    text = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
