@@ -237,8 +237,8 @@ def test_a_big_report_renders_the_worst_cases_and_searches_all(
                           f"{case.samples['candidate'].scores['tone']:.0f}"]  # fmt: skip
     search.fill("refund")
     matching = sum("refund" in c.prompt.lower() for c in rubric.cases)
-    assert (
-        page.get_by_test_id("case-search-count").inner_text() == f"first 200 of {matching} matches"
+    expect(page.get_by_test_id("case-search-count")).to_have_text(
+        f"first 200 of {matching} matches"
     )
     search.fill("")
     index.locator(".q-reg").check()
