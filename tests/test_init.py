@@ -56,6 +56,7 @@ def test_a_pasted_grader_runs_and_gates_a_regressed_candidate(
     result = project.run("--dj-report-url=https://ci.example/run/7/report.html")
 
     result.assert_outcomes(passed=6, failed=1)  # 5 cases, "no errors"; "not worse" fails
+    assert "verdict: ✗ 1 of 2 gates failed: not worse" in result.stdout.str()
     summary = (project.path / "reports" / "latest" / "summary.md").read_text(encoding="utf-8")
     lines = summary.splitlines()
     assert lines[2] == "### ❌ 1 of 2 gates failed" and lines[4].startswith("- **not worse**")
