@@ -1,8 +1,9 @@
-"""The HTML report's cases table: one row per case, and what expanding a case shows.
+"""The HTML report's cases table: one row per case shown in full (`html_index` picks
+them), and what expanding a case shows.
 
-This is the page's hot path (thousands of cases), so the rows are prepared here as plain
-values and the template only loops. The word diff is the one piece of HTML made in
-Python: it is built from escaped words (`html.escape`) and our own ``<ins>``/``<del>``.
+The rows are prepared here as plain values and the template only loops. The word diff is
+the one piece of HTML made in Python: it is built from escaped words (`html.escape`) and
+our own ``<ins>``/``<del>``.
 """
 
 from __future__ import annotations

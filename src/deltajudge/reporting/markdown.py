@@ -15,7 +15,8 @@ from urllib.parse import quote
 from tabulate import tabulate
 
 from deltajudge.atomic import write_atomic
-from deltajudge.reporting.model import CaseEntry, ComparisonEntry, Report, RubricEntry
+from deltajudge.reporting.lead import gate_verdict, model_rows, regressions, total_cost
+from deltajudge.reporting.model import ComparisonEntry, Report, RubricEntry
 from deltajudge.reporting.redacted import redacted
 
 #: The environment variable GitHub Actions sets to a file whose Markdown shows on the run page.
@@ -204,15 +205,9 @@ def _gates_table(rubric: RubricEntry) -> str:
     return _table(rows, ["", "gate", "model", "metric", "value", "required", "reason"])
 
 
-def _case_index(rubric: RubricEntry) -> dict[str, CaseEntry]:
-    return {c.id: c for c in rubric.cases}
-
-
 def _regressions_table(rubric: RubricEntry, limit: int) -> str:
     """The largest drops across every comparison, worst first, with what each model said
     and what the judge said about the candidate's answer."""
-    from deltajudge.reporting.lead import regressions
-
     rows: list[list[object]] = [
         [
             cell(x.case_id),
@@ -284,8 +279,6 @@ def _regressions_section(rubric: RubricEntry, top: int, several: bool) -> list[s
 
 def _gate_lines(report: Report) -> list[str]:
     """The verdict first, as a heading: failed gates are named, with their reasons."""
-    from deltajudge.reporting.lead import gate_verdict
-
     verdict_ = gate_verdict(report)
     mark = {"pass": "✅", "fail": "❌", "none": "⚪"}[verdict_.state]
     text = verdict_.text.removeprefix("✓ ").removeprefix("✗ ")
@@ -319,8 +312,6 @@ def _compared_lines(report: Report) -> list[str]:
 
 
 def _cost_lines(report: Report) -> list[str]:
-    from deltajudge.reporting.lead import model_rows, total_cost
-
     rows: list[list[object]] = [
         [cell(m.alias), cell(m.model), m.tokens, m.calls, m.cost] for m in model_rows(report, {})
     ]
