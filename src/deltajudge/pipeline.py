@@ -332,7 +332,8 @@ class Evaluation:
         except ImportError:  # renderers land separately; report.json is the contract
             return paths
         paths.append(write_html(self.report, directory / "report.html"))
-        paths.append(write_markdown(self.report, directory / "summary.md"))
+        url = self.settings.report_url
+        paths.append(write_markdown(self.report, directory / "summary.md", report_url=url))
         return paths
 
 

@@ -128,6 +128,8 @@ class Settings(_Strict):
 
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     report_dir: str = DEFAULT_REPORT_DIR
+    #: Where readers find report.html (a URL, or a CI artifact's name): summary.md links it.
+    report_url: str | None = None
     cache_dir: str = DEFAULT_CACHE_DIR
     cache: bool = True
     offline: bool = False

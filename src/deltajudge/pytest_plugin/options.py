@@ -65,6 +65,12 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("limit", "evaluate a seeded random subset of N cases per rubric", "int", "N"),
     Option("report-dir", "where report.json/html and summary.md go", "value", "DIR"),
+    Option(
+        "report-url",
+        "where report.html is published (a URL, or a CI artifact name): summary.md links it",
+        "value",
+        "URL",
+    ),
     Option("cache-dir", "where the SQLite answer cache lives", "value", "DIR"),
     Option("no-cache", "neither read nor write the answer cache", "switch"),
     Option(
@@ -118,6 +124,7 @@ def overrides(config: pytest.Config) -> dict[str, Any]:
         out[key] = value
     simple = {
         "report_dir": config.getoption("dj_report_dir"),
+        "report_url": config.getoption("dj_report_url"),
         "cache_dir": config.getoption("dj_cache_dir"),
         "concurrency": config.getoption("dj_concurrency"),
         "max_cost": config.getoption("dj_max_cost"),
