@@ -137,9 +137,7 @@ class Caller:
             from deltajudge.generation.recorded import answer_from_recording
 
             return answer_from_recording(config, request)
-        payload = self._payload(config, request)
-        table: Table = "generations" if request.purpose == "generate" else "judgments"
-        key = cache_key(answerer(config), config.api, config.model, payload)
+        payload, table, key = self._keyed(config, request)
 
         async def ask(endpoint: Endpoint) -> CallResult:
             from deltajudge.generation.sdk import send
@@ -154,9 +152,16 @@ class Caller:
         config = self.models[request.alias]
         if self._cache is None or config.provider == "recorded":
             return False
-        key = cache_key(answerer(config), config.api, config.model, self._payload(config, request))
-        table: Table = "generations" if request.purpose == "generate" else "judgments"
+        _, table, key = self._keyed(config, request)
         return self._cache.has(table, key)
+
+    def _keyed(
+        self, config: ModelConfig, request: ModelRequest
+    ) -> tuple[dict[str, Any], Table, str]:
+        """The request's body, its cache table and its cache key."""
+        payload = self._payload(config, request)
+        table: Table = "generations" if request.purpose == "generate" else "judgments"
+        return payload, table, cache_key(answerer(config), config.api, config.model, payload)
 
     async def _answer(
         self,
