@@ -65,12 +65,18 @@ _NAMED = pytest.StashKey[set[Path]]()
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     evaluation = existing_evaluation(config)
-    if evaluation is None or evaluation.settings.limit is None:
+    if evaluation is None:
         return
-    kept, dropped = selection.limited(items, evaluation.settings.limit)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+    if evaluation.settings.limit is not None:  # the limit first: shards split its subset
+        kept, dropped = selection.limited(items, evaluation.settings.limit)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+    if evaluation.shard is not None:
+        kept, dropped = selection.sharded(items, evaluation.shard)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -88,7 +94,10 @@ def pytest_runtestloop(session: pytest.Session) -> object:
         stop = selection.stop_after_failures(maxfail) if maxfail > 0 else None
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         announce = reporter.write_line if reporter is not None else None
-        evaluation.run(progress, stop, announce)
+        from deltajudge.results_file import FILE_NAME  # every run streams its raw results
+
+        results = session.config.rootpath / report_dir(session.config) / FILE_NAME
+        evaluation.run(progress, stop, announce, results)
         if progress is not None:
             progress.finish()
         if evaluation.failure is not None:  # say it once, not once per case
@@ -112,10 +121,13 @@ _PATHS = pytest.StashKey[list[str]]()
 
 
 def report_dir(config: pytest.Config) -> str:
-    """A partial run (``-k``, ``--dj-limit``) writes beside the full run's folder, never
-    over it, unless the command line names the folder."""
+    """A partial run (``-k``, ``--dj-limit``) or a shard writes beside the full run's
+    folder, never over it, unless the command line names the folder."""
     evaluation = evaluation_for(config)
     chosen = evaluation.settings.report_dir
+    if evaluation.shard is not None and config.getoption("dj_report_dir") is None:
+        shard = evaluation.shard
+        return f"{chosen.rstrip('/')}-shard-{shard.index}-of-{shard.count}"
     if evaluation.partial and config.getoption("dj_report_dir") is None:
         return f"{chosen.rstrip('/')}-partial"
     return chosen

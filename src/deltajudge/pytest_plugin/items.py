@@ -101,6 +101,11 @@ class GateItem(pytest.Item):
         evaluation = evaluation_for(self.config)
         if evaluation.failure is not None:
             raise CaseFailed(str(evaluation.failure))
+        if evaluation.shard is not None:
+            pytest.skip(
+                f"decided by `deltajudge merge`: this run is shard {evaluation.shard}, and a "
+                "gate needs every shard's cases"
+            )
         gate = evaluation.gate(self.loaded.path, self.name)
         if gate is None:
             raise CaseFailed("the gate was not evaluated (were its cases deselected?)")

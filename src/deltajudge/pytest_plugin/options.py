@@ -10,11 +10,14 @@ import argparse
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
 from deltajudge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from deltajudge.shards import Shard
 
 Kind = Literal["value", "int", "append", "switch"]
 
@@ -64,6 +67,13 @@ OPTIONS: tuple[Option, ...] = (
         "KEY=VALUE",
     ),
     Option("limit", "evaluate a seeded random subset of N cases per rubric", "int", "N"),
+    Option(
+        "shard",
+        "evaluate shard K of N (a stable 1/N of each rubric's cases); gates are decided "
+        "by `deltajudge merge`",
+        "value",
+        "K/N",
+    ),
     Option("report-dir", "where report.json/html and summary.md go", "value", "DIR"),
     Option("cache-dir", "where the SQLite answer cache lives", "value", "DIR"),
     Option("no-cache", "neither read nor write the answer cache", "switch"),
@@ -124,6 +134,19 @@ def overrides(config: pytest.Config) -> dict[str, Any]:
     return out
 
 
+def shard(config: pytest.Config) -> Shard | None:
+    """``--dj-shard K/N``, checked: a malformed or out-of-range value is a usage error."""
+    from deltajudge.shards import parse_shard
+
+    value = config.getoption("dj_shard")
+    if value is None:
+        return None
+    try:
+        return parse_shard(value)
+    except ConfigError as exc:
+        raise pytest.UsageError(exc.render()) from None
+
+
 def config_file(config: pytest.Config) -> Path | None:
     value = config.getoption("dj_config")
     return Path(value) if value else None
@@ -140,6 +163,8 @@ def check(config: pytest.Config) -> None:
     limit = config.getoption("dj_limit")
     if limit is not None and limit < 1:
         raise pytest.UsageError(f"--dj-limit expects a number of cases >= 1 (got {limit})")
+    if config.getoption("dj_shard") is not None:
+        shard(config)
     if config.getoption("dj_model") or config.getoption("dj_set"):
         try:
             overrides(config)
