@@ -254,3 +254,39 @@ def test_the_line_formats_round_trip_every_field() -> None:
     back = trailer_from(json.loads(json.dumps(trailer_dict(trailer))))
     assert back.noise == trailer.noise and back.tokens == trailer.tokens
     assert back.models["cand"].base_url == "http://u:[REDACTED]@h/v1"  # no secrets on disk
+
+
+# -- pytest-xdist: each worker one shard, the controller merges -----------------------------
+
+
+def test_xdist_evaluates_each_case_once_and_the_controller_writes_one_report(
+    project: Project,
+) -> None:
+    _write(project)
+    plain = project.run("--dj-no-cache")
+    plain_requests = project.server.count()
+    whole = _report(project.path / "reports" / "latest")
+
+    result = project.run_subprocess("-n", "2", "--dj-no-cache", "-v")
+
+    assert result.ret == plain.ret == pytest.ExitCode.TESTS_FAILED  # big-lift fails
+    assert project.server.count() - plain_requests == plain_requests == 64  # not 128
+    result.stdout.fnmatch_lines(["*PASSED*demo.yaml::lift*", "*FAILED*demo.yaml::big-lift*"])
+    result.stdout.fnmatch_lines(["*=== deltajudge ===*"])
+    assert result.stdout.str().count("=== deltajudge ===") == 1
+    assert "17 passed" in result.stdout.str() and "1 failed" in result.stdout.str()
+    merged = _report(project.path / "reports" / "latest")
+    assert _comparable(merged) == _comparable(whole)
+    again = load_results(project.path / "reports" / "latest")
+    assert again.trailer is not None and len(again.cases) == 16
+    assert not (project.path / ".deltajudge" / "xdist").exists() or not any(
+        (project.path / ".deltajudge" / "xdist").iterdir()
+    )
+
+
+def test_a_shard_run_under_xdist_is_refused(project: Project) -> None:
+    _write(project)
+    result = project.run_subprocess("-n", "2", "--dj-shard=1/2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--dj-shard*-n*"])
+    assert project.server.count() == 0

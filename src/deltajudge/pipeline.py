@@ -113,10 +113,12 @@ class Evaluation:
         stop_when: StopWhen | None = None,
         announce: Announce | None = None,
         results_file: Path | None = None,
+        conclude: bool = True,
     ) -> None:
         """Run every selected case once. A failure of the whole run is kept, not raised,
         so that each item can report it instead of one traceback for the session.
-        ``results_file`` gets each case's raw results as it finishes (`results_file`)."""
+        ``results_file`` gets each case's raw results as it finishes (`results_file`).
+        ``conclude=False``: results only (an xdist worker concludes the union later)."""
         runs = []
         aliases: set[str] = set()
         for path, ids in self.selected.items():
@@ -145,7 +147,8 @@ class Evaluation:
         selected = sum(len(run.selected) for run in self.results.rubrics)
         if evaluated < selected and not self.results.interrupted:  # Ctrl-C: INCOMPLETE
             self.partial = self.stopped = True  # stopped early (-x): not a full run
-        self._conclude()
+        if conclude:
+            self._conclude()
 
     def _results_writer(self, runs: list[RubricRun], path: Path) -> ResultsWriter:
         from deltajudge.results_file import ResultsWriter, header_for

@@ -356,3 +356,14 @@ def load_results(path: Path) -> ResultsFile:
     if header is None:
         raise ConfigError("empty results file (no header line)", path=path)
     return ResultsFile(path, header, cases, trailer)
+
+
+def write_results(path: Path, results: RunResults, rootdir: Path) -> Path:
+    """The whole file at once, for results merged from shards (an xdist run's folder)."""
+    header = header_for(results.rubrics, rootdir, results.started_at, None)
+    writer = ResultsWriter(path, header, rootdir)
+    for run in results.rubrics:
+        for result in run.cases.values():
+            writer.case(run, result)
+    writer.finish(results)
+    return path

@@ -126,11 +126,16 @@ def _check_same_rubrics(files: list[ResultsFile]) -> None:
                 )
 
 
-def merged_results(files: list[ResultsFile], rootdir: Path) -> RunResults:
-    """One `RunResults` from the shards, as one run over their union would have made it."""
+def merged_results(
+    files: list[ResultsFile], rootdir: Path, known: Mapping[Path, LoadedRubric] | None = None
+) -> RunResults:
+    """One `RunResults` from the shards, as one run over their union would have made it.
+    ``known``: rubrics this process has loaded already (an xdist worker's collection)."""
     count = check_shards(files)
     files = sorted(files, key=lambda f: f.header.shard or (0, 0))
-    runs = [_merged_run(h.path, files, rootdir, count) for h in files[0].header.rubrics]
+    runs = [
+        _merged_run(h.path, files, rootdir, count, known or {}) for h in files[0].header.rubrics
+    ]
     trailers = [f.trailer for f in files if f.trailer is not None]
     return RunResults(
         rubrics=runs,
@@ -146,7 +151,13 @@ def merged_results(files: list[ResultsFile], rootdir: Path) -> RunResults:
     )
 
 
-def _merged_run(key: str, files: list[ResultsFile], rootdir: Path, count: int) -> RubricRun:
+def _merged_run(
+    key: str,
+    files: list[ResultsFile],
+    rootdir: Path,
+    count: int,
+    known: Mapping[Path, LoadedRubric],
+) -> RubricRun:
     path = Path(key) if Path(key).is_absolute() else rootdir / key
     header = next(r for r in files[0].header.rubrics if r.path == key)
     if not path.is_file():

@@ -165,6 +165,12 @@ def check(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--dj-limit expects a number of cases >= 1 (got {limit})")
     if config.getoption("dj_shard") is not None:
         shard(config)
+        if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+            raise pytest.UsageError(
+                "--dj-shard K/N cannot go with pytest-xdist's -n: under -n each worker "
+                "already evaluates a shard of its own\nHint: drop -n on a shard machine, or "
+                "drop --dj-shard and let -n split the cases"
+            )
     if config.getoption("dj_model") or config.getoption("dj_set"):
         try:
             overrides(config)
