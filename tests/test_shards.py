@@ -290,3 +290,28 @@ def test_a_shard_run_under_xdist_is_refused(project: Project) -> None:
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--dj-shard*-n*"])
     assert project.server.count() == 0
+
+
+def _worker(folder: Path, worker: str = "gw0", count: int = 2) -> Any:
+    """What `xdist` reads of a worker's config: its ``workerinput`` and a stash."""
+    from types import SimpleNamespace
+
+    workerinput = {"workerid": worker, "workercount": count, "dj_xdist_folder": str(folder)}
+    return SimpleNamespace(workerinput=workerinput, stash=pytest.Stash())
+
+
+def test_a_worker_waits_a_bounded_time_and_names_the_worker_it_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from deltajudge.pytest_plugin import xdist
+    from deltajudge.shards import Shard
+
+    monkeypatch.setenv("DELTAJUDGE_XDIST_WAIT_S", "0.2")
+    config = _worker(tmp_path)
+    own = xdist.shard_file(tmp_path, Shard(1, 2))
+    own.write_text(json.dumps(header_dict(Header(1.0, (), (1, 2)))) + "\n", encoding="utf-8")
+    with pytest.raises(xdist._WaitFailed, match=r"timed out after 0.2 s waiting for worker gw0"):
+        xdist._wait_for_all(config)  # its own shard has no trailer yet: still waiting
+    own.with_suffix(".failed").write_text("no key for alias 'judge'", encoding="utf-8")
+    with pytest.raises(xdist._WaitFailed, match=r"gw0 \(shard 1/2\) could not run.*'judge'"):
+        xdist._wait_for_all(config)

@@ -25,7 +25,7 @@ from typing import IO, Any
 from deltajudge import __version__
 from deltajudge.errors import ConfigError
 from deltajudge.judging.types import Grade, Sample
-from deltajudge.redaction import needs_redaction, redact
+from deltajudge.redaction import needs_redaction_among, redact, secrets
 from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage
 from deltajudge.settings import ModelConfig
 
@@ -104,7 +104,7 @@ def rubric_key(path: Path, rootdir: Path) -> str:
 
 
 def _sample_dict(sample: Sample) -> dict[str, Any]:
-    return dataclasses.asdict(sample)
+    return dict(vars(sample))  # shallow: json writes the tuples as lists
 
 
 def _sample(data: dict[str, Any]) -> Sample:
@@ -112,7 +112,7 @@ def _sample(data: dict[str, Any]) -> Sample:
 
 
 def _grade_dict(grade: Grade) -> dict[str, Any]:
-    return dataclasses.asdict(grade)
+    return dict(vars(grade))
 
 
 def _grade(data: dict[str, Any]) -> Grade:
@@ -210,9 +210,12 @@ def _redacted(value: Any) -> Any:
     return value
 
 
-def _line(data: dict[str, Any]) -> str:
+def _line(data: dict[str, Any], secret_values: tuple[str, ...] | None = None) -> str:
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    if needs_redaction(text):  # an answer or an error quoting a key: mask string by string
+    values = secrets() if secret_values is None else secret_values
+    if needs_redaction_among(
+        text, values
+    ):  # an answer or an error quoting a key: mask string by string
         text = json.dumps(_redacted(data), ensure_ascii=False, separators=(",", ":"))
     return text + "\n"
 
@@ -230,11 +233,12 @@ class ResultsWriter:
         self._rootdir = rootdir
         self._keys: dict[Path, tuple[str, str]] = {}
         self._out: IO[str] | None = path.open("w", encoding="utf-8")
+        self._secrets = secrets()  # the run's keys are known (and watched) by now
         self._write(header_dict(header))
 
     def _write(self, data: dict[str, Any]) -> None:
         assert self._out is not None
-        self._out.write(_line(data))
+        self._out.write(_line(data, self._secrets))
         self._out.flush()
 
     def case(self, run: RubricRun, result: CaseResult) -> None:

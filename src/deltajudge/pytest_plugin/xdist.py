@@ -141,7 +141,7 @@ def _wait_for_all(config: pytest.Config) -> list[Any]:
                     break
             if time.monotonic() > deadline:
                 raise _WaitFailed(
-                    f"timed out after {wait_s():.0f} s waiting for worker gw{index - 1} "
+                    f"timed out after {wait_s():g} s waiting for worker gw{index - 1} "
                     f"(shard {index}/{own.count}) to finish its cases ({path})"
                     "\nHint: a worker crashed or is still running; rerun, or raise "
                     "DELTAJUDGE_XDIST_WAIT_S"
