@@ -248,7 +248,3 @@ def _summed_tokens(per_shard: list[dict[str, TokenUsage]]) -> dict[str, TokenUsa
             else:
                 total.cost_usd = None
     return out
-
-
-def loaded_rubrics(results: RunResults) -> dict[Path, LoadedRubric]:
-    return {run.loaded.path: run.loaded for run in results.rubrics}

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 WAIT_S = 3600.0
 _FOLDER = "dj_xdist_folder"
 _MERGED = pytest.StashKey[str | None]()  # None: merged; a str: why it could not be
+_CONTROLLER_FOLDER = pytest.StashKey[Path]()
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -52,9 +53,6 @@ def configure_node(node: Any) -> None:
     folder = run_folder(node.config.rootpath, node.workerinput["testrunuid"])
     node.workerinput[_FOLDER] = str(folder)
     node.config.stash[_CONTROLLER_FOLDER] = folder
-
-
-_CONTROLLER_FOLDER = pytest.StashKey[Path]()
 
 
 def worker_shard(config: pytest.Config) -> tuple[Shard, Path]:
