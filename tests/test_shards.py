@@ -315,3 +315,47 @@ def test_a_worker_waits_a_bounded_time_and_names_the_worker_it_waited_for(
     own.with_suffix(".failed").write_text("no key for alias 'judge'", encoding="utf-8")
     with pytest.raises(xdist._WaitFailed, match=r"gw0 \(shard 1/2\) could not run.*'judge'"):
         xdist._wait_for_all(config)
+
+
+def test_merge_accepts_and_then_gates_on_a_baseline(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(project)
+    folders = []
+    for k in (1, 2):
+        project.run(f"--dj-shard={k}/2", "--dj-baseline=reports/baseline.json")
+        folders.append(str(project.path / "reports" / f"latest-shard-{k}-of-2"))
+    assert not (project.path / "reports" / "baseline.json").exists()  # never from a shard
+    out = str(project.path / "reports" / "merged")
+
+    assert main(["merge", *folders, "--report-dir", out, "--baseline", "reports/baseline.json"])
+    first = {g["name"]: g["passed"] for g in _report(Path(out))["rubrics"][0]["gates"]}
+    assert first["baseline"] is False  # no accepted baseline yet
+    assert "gate failed: demo: baseline" in capsys.readouterr().out
+    main(
+        [
+            "merge",
+            *folders,
+            "--report-dir",
+            out,
+            "--baseline=reports/baseline.json",
+            "--update-baseline",
+        ]
+    )
+    assert (project.path / "reports" / "baseline.json").is_file()
+    main(["merge", *folders, "--report-dir", out, "--baseline", "reports/baseline.json"])
+    gates = {g["name"]: g["passed"] for g in _report(Path(out))["rubrics"][0]["gates"]}
+    assert gates == {"lift": True, "big-lift": False, "baseline": True}
+
+
+def test_merge_refuses_shards_that_asked_different_models(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(project)
+    project.run("--dj-shard=1/2")
+    project.run("--dj-shard=2/2", "--dj-model=cand=cand-m2")
+    folders = [str(project.path / "reports" / f"latest-shard-{k}-of-2") for k in (1, 2)]
+
+    assert main(["merge", *folders, "--report-dir", str(project.path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "alias 'cand' is model 'cand-m' in shard 1/2 but 'cand-m2' in shard 2/2" in err
