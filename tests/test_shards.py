@@ -43,8 +43,8 @@ GATES = (
     "  - name: lift\n    metric: mean_delta\n    grader: quality\n    min: 0.2\n"
     "  - name: big-lift\n    metric: mean_delta\n    grader: quality\n    min: 2\n"
 )
-#: Timing and the shard's own marks: everything else must be equal.
-VOLATILE = {"created_at", "duration_s"}
+#: Timing, and the notes: each shard's cost estimate is its own (checked apart).
+VOLATILE = {"created_at", "duration_s", "notes"}
 
 
 def _rules() -> list[Rule]:
@@ -116,6 +116,8 @@ def test_four_shards_merged_equal_the_single_run(
     assert "gate failed: demo: big-lift" in out
     merged = _report(merged_dir)
     assert _comparable(merged) == _comparable(whole)
+    assert [n.split(": ")[0] for n in merged["notes"]] == [f"shard {k}/4" for k in range(1, 5)]
+    assert all("estimated before the run" in n for n in merged["notes"])
     assert {g["name"]: g["passed"] for g in merged["rubrics"][0]["gates"]} == {
         "lift": True,
         "big-lift": False,
@@ -359,3 +361,20 @@ def test_merge_refuses_shards_that_asked_different_models(
     assert main(["merge", *folders, "--report-dir", str(project.path / "m")]) == 2
     err = capsys.readouterr().err
     assert "alias 'cand' is model 'cand-m' in shard 1/2 but 'cand-m2' in shard 2/2" in err
+
+
+def test_xdist_workers_share_the_spending_cap(project: Project) -> None:
+    prices = "[prices]\n" + "".join(  # $0.001 a token, as in test_costs
+        f"{model} = {{ input = 1000.0, output = 1000.0 }}\n" for model in ("base-m", "cand-m")
+    )
+    project.server.set_rules([Rule(judge=True, reply=judge_json(2))])
+    project.write(rows=[{"id": f"q{i}", "input": f"question {i}"} for i in range(50)])
+    project.write_config(extra=prices)
+
+    # The run is estimated at ~$40.7, each worker's half at ~$20: under a $30 cap, but
+    # not under the worker's $15 share of it.
+    result = project.run_subprocess("-n", "2", "--dj-max-cost=30")
+
+    assert result.ret != 0
+    assert "above the spending cap (max_cost) of $15" in result.stdout.str()
+    assert project.server.count() == 0  # nothing paid

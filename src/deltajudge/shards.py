@@ -145,10 +145,21 @@ def merged_results(
         duration_s=max(t.duration_s for t in trailers),
         calls=sum(t.calls for t in trailers),
         cache_hits=sum(t.cache_hits for t in trailers),
-        notes=list(dict.fromkeys(n for t in trailers for n in t.notes)),
+        notes=_merged_notes(files),
         interrupted=next((t.interrupted for t in trailers if t.interrupted), None),
         exit_code=max(t.exit_code for t in trailers),
     )
+
+
+def _merged_notes(files: list[ResultsFile]) -> list[str]:
+    """A note every shard made is said once; one only some shards made (each shard's cost
+    estimate, an endpoint that throttled one machine) says which shard it is from."""
+    per_shard = [(f, f.trailer.notes if f.trailer else ()) for f in files]
+    common = set.intersection(*(set(notes) for _, notes in per_shard))
+    out = [n for n in per_shard[0][1] if n in common]
+    for f, notes in per_shard:
+        out += [f"shard {_shard_text(f)}: {n}" for n in notes if n not in common]
+    return out
 
 
 def _merged_run(

@@ -7,7 +7,8 @@ evaluated. The protocol:
 * the controller gives worker ``gwJ`` shard ``J+1`` of ``N`` (N = the worker count) and a
   run-scoped folder, through ``workerinput`` (`configure_node`);
 * each worker evaluates its shard's cases before it runs any item, streaming them to
-  ``<folder>/shard-K-of-N.jsonl`` (a worker whose run fails writes ``shard-K-of-N.failed``);
+  ``<folder>/shard-K-of-N.jsonl`` (a worker whose run fails writes ``shard-K-of-N.failed``),
+  with 1/N of the spending cap (``max_cost``), so ``-n`` never multiplies what is spent;
 * a worker's first item waits (at most `wait_s`, naming the worker it waits for) until
   every shard has finished, then concludes the union exactly as ``deltajudge merge``
   does, so its case and gate items assert the same verdicts a run without ``-n`` would;
@@ -73,6 +74,9 @@ def restrict(evaluation: Evaluation, config: pytest.Config) -> Path:
     results go."""
     shard, folder = worker_shard(config)
     evaluation.shard = shard
+    cap = evaluation.settings.max_cost
+    if cap is not None:  # the workers share the cap: -n must not multiply what may be spent
+        evaluation.settings = evaluation.settings.model_copy(update={"max_cost": cap / shard.count})
     for path, ids in evaluation.selected.items():
         name = evaluation.rubrics[path].name
         evaluation.selected[path] = [i for i in ids if shard.holds(name, i)]
