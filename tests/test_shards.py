@@ -188,9 +188,12 @@ def test_a_killed_run_leaves_complete_lines_and_merge_says_it_did_not_finish(
     project.run("--dj-shard=2/2")
     path = project.path / "reports" / "latest-shard-2-of-2" / "results.jsonl"
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    path.write_text("".join(lines[:-2]) + lines[-2][:20], encoding="utf-8")  # cut mid-line
+    partial = path.with_name("results.jsonl.partial")  # what a killed run leaves
+    partial.write_text("".join(lines[:-2]) + lines[-2][:20], encoding="utf-8")  # cut mid-line
+    path.unlink()
 
-    loaded = load_results(path)
+    loaded = load_results(path.parent)
+    assert loaded.path == partial
     assert loaded.trailer is None
     assert len(loaded.cases) == len(lines) - 3  # header, the cut case and the trailer gone
     folders = [str(path.parent.parent / f"latest-shard-{k}-of-2") for k in (1, 2)]

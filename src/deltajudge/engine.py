@@ -19,6 +19,8 @@ from pathlib import Path
 from deltajudge.cases import Case
 from deltajudge.constants import BOOTSTRAP_SEED
 from deltajudge.errors import BudgetError, CallError
+from deltajudge.generation.batch import open_batch_runs
+from deltajudge.generation.batch_state import BatchOutcome
 from deltajudge.generation.cache import ResponseCache
 from deltajudge.generation.caller import Caller, LocalStart
 from deltajudge.generation.local_process import cpu_count
@@ -64,11 +66,16 @@ async def execute(
 ) -> RunResults:
     started = time.time()
     stop = Stop()
+    batch: BatchOutcome | None = None
     async with open_caller(models, settings, rootdir) as caller:
         priced = _check_budget(runs, caller, settings)
         if announce is not None and priced:
             announce(f"deltajudge: {priced[0]}")
-        await stop.run(_run_all(runs, caller, progress, stop, stop_when))
+        caller.batch = open_batch_runs(settings, rootdir, caller.models)
+        if caller.batch is None or await caller.batch.collect(caller.client):
+            await stop.run(_run_all(runs, caller, progress, stop, stop_when))
+        if caller.batch is not None and not stop.requested:
+            batch = await caller.batch.finish(caller.client)
     return RunResults(
         rubrics=runs,
         models=caller.models,
@@ -80,6 +87,7 @@ async def execute(
         notes=[*priced, *caller.notes()],
         interrupted=stop.reason,
         exit_code=stop.exit_code,
+        batch=batch,
     )
 
 
@@ -88,6 +96,8 @@ def _check_budget(runs: list[RubricRun], caller: Caller, settings: Settings) -> 
     (nothing is spent), and say the estimate of any run that will make paid calls."""
     from deltajudge.estimate import estimate
 
+    if settings.batch == "collect":
+        return []  # answers come from finished batches: nothing is called
     priced = estimate(runs, caller, settings)
     cap = settings.max_cost
     if cap is not None and priced.cost_usd > cap:

@@ -9,7 +9,8 @@ token (OpenAI's tokenizers on English; no tokenizer is downloaded), an answer as
 the alias's ``max_tokens`` or `ANSWER_TOKENS`, a verdict as long as the judge's
 ``max_tokens`` or `VERDICT_TOKENS`. Answers already in the cache cost nothing, and
 neither do their judgments (a rerun); re-asks after an unreadable verdict are not
-counted. It errs towards more: a capped answer is counted at its cap.
+counted. It errs towards more: a capped answer is counted at its cap. Batch submissions
+(``--dj-batch submit``) are priced at the Batch API's half.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 from deltajudge.cases import Case
 from deltajudge.generation.caller import Caller
-from deltajudge.generation.pricing import price_for
+from deltajudge.generation.pricing import BATCH_PRICE_FACTOR, price_for
 from deltajudge.generation.request import ModelRequest
 from deltajudge.judging.rubric import (
     LabelModelGrader,
@@ -97,6 +98,8 @@ def estimate(runs: list[RubricRun], caller: Caller, settings: Settings) -> Estim
             out.unpriced.append(alias)
         else:
             out.cost_usd += price.of(row.prompt_tokens, row.completion_tokens)
+    if settings.batch == "submit":  # the Batch API bills half
+        out.cost_usd *= BATCH_PRICE_FACTOR
     return out
 
 

@@ -33,6 +33,7 @@ from deltajudge.results import CaseResult, RubricRun, RunResults
 from deltajudge.settings import ModelConfig, Settings
 
 if TYPE_CHECKING:
+    from deltajudge.generation.batch_state import BatchOutcome
     from deltajudge.generation.cache import ResponseCache
     from deltajudge.results_file import ResultsWriter
     from deltajudge.shards import Shard
@@ -104,6 +105,11 @@ class Evaluation:
         self.selected[path] = case_ids
 
     @property
+    def batch(self) -> BatchOutcome | None:
+        """``--dj-batch``: why the run stopped before any verdict (submitted, pending)."""
+        return self.results.batch if self.results is not None else None
+
+    @property
     def has_work(self) -> bool:
         return any(self.selected.values())
 
@@ -140,7 +146,11 @@ class Evaluation:
             return
         finally:
             if writer is not None and self.results is None:
-                writer.close()  # no trailer: the file says the run did not finish
+                writer.close()  # results.jsonl.partial, no trailer: the run did not finish
+        if self.results.batch is not None:  # batches submitted or pending: nothing to decide
+            if writer is not None:
+                writer.discard()  # the run finishes when its batches are collected
+            return
         if writer is not None:
             writer.finish(self.results)
         evaluated = sum(len(run.cases) for run in self.results.rubrics)

@@ -7,11 +7,15 @@ nothing downstream calls a model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from deltajudge.cases import Case
 from deltajudge.judging.loading import LoadedRubric
 from deltajudge.judging.types import Grade, Sample
 from deltajudge.settings import ModelConfig
+
+if TYPE_CHECKING:
+    from deltajudge.generation.batch_state import BatchOutcome
 
 
 @dataclass
@@ -69,3 +73,5 @@ class RunResults:
     #: the session should end with (130, 143); None and 0 for a run that finished.
     interrupted: str | None = None
     exit_code: int = 0
+    #: ``--dj-batch``: the run submitted batches or waits for them, so nothing is decided.
+    batch: BatchOutcome | None = None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,16 +224,23 @@ def _line(data: dict[str, Any], secret_values: tuple[str, ...] | None = None) ->
 # -- writing, as cases finish -----------------------------------------------------------
 
 
+def partial_path(path: Path) -> Path:
+    return path.with_name(path.name + ".partial")
+
+
 class ResultsWriter:
     """Appends one line per finished case and flushes it, so a killed run's file holds
-    every case that finished before the kill (the trailer is what marks a finished run)."""
+    every case that finished before the kill (the trailer is what marks a finished run).
+
+    The lines go to ``results.jsonl.partial``, renamed to ``results.jsonl`` when the run
+    finishes: the report folder's results.jsonl is always the run its report.json shows."""
 
     def __init__(self, path: Path, header: Header, rootdir: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._rootdir = rootdir
         self._keys: dict[Path, tuple[str, str]] = {}
-        self._out: IO[str] | None = path.open("w", encoding="utf-8")
+        self._out: IO[str] | None = partial_path(path).open("w", encoding="utf-8")
         self._secrets = secrets()  # the run's keys are known (and watched) by now
         self._write(header_dict(header))
 
@@ -268,11 +276,18 @@ class ResultsWriter:
         )
         self._write(trailer_dict(trailer))
         self.close()
+        os.replace(partial_path(self.path), self.path)
 
     def close(self) -> None:
+        """Stop writing; the ``.partial`` file stays (a run that failed or was killed)."""
         if self._out is not None:
             self._out.close()
             self._out = None
+
+    def discard(self) -> None:
+        """The run decided nothing (Batch API submitted or pending): leave no file."""
+        self.close()
+        partial_path(self.path).unlink(missing_ok=True)
 
 
 def header_for(
@@ -322,6 +337,8 @@ def load_results(path: Path) -> ResultsFile:
     """Read a results file back into the objects that were written, exactly."""
     if path.is_dir():
         path = path / FILE_NAME
+    if not path.is_file() and partial_path(path).is_file():
+        path = partial_path(path)  # a run that did not finish: its complete lines load
     if not path.is_file():
         raise ConfigError(
             f"{path}: no results file here",

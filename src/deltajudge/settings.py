@@ -125,6 +125,12 @@ class Settings(_Strict):
     #: Accept a baseline even from a partial run (``-k``, deselection, ``--dj-limit``).
     force_baseline: bool = False
     baseline_tolerance: float = Field(default=0.1, ge=0)
+    #: ``--dj-batch``: send uncached requests to the Batch API (``submit``), or fill the
+    #: cache from finished batches (``collect``); see `deltajudge.generation.batch`.
+    batch: Literal["submit", "collect"] | None = None
+    #: Per Batch input file; OpenAI's limits are 50,000 requests and 200 MB.
+    batch_max_requests: int = Field(default=50_000, ge=1, le=50_000)
+    batch_max_bytes: int = Field(default=200_000_000, ge=1_000, le=200_000_000)
 
     @model_validator(mode="after")
     def _update_needs_a_path(self) -> Settings:

@@ -85,10 +85,22 @@ def _merge_arguments(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser)
 
 
+def _batch_arguments(parser: argparse.ArgumentParser) -> None:
+    from deltajudge.cli.batch import add_arguments
+
+    add_arguments(parser)
+
+
 def _merge(ns: argparse.Namespace) -> int:
     from deltajudge.cli.merge import merge
 
     return merge(ns)
+
+
+def _batch(ns: argparse.Namespace) -> int:
+    from deltajudge.cli.batch import status
+
+    return status(ns)
 
 
 #: Subcommands besides ``run`` (which passes unknown options to pytest); add one here.
@@ -99,6 +111,7 @@ COMMANDS: dict[str, Command] = {
     "merge": Command(
         "one report from the results of --dj-shard K/N runs", _merge_arguments, _merge
     ),
+    "batch": Command("where a suite's Batch API runs are (status)", _batch_arguments, _batch),
 }
 
 

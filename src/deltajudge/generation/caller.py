@@ -24,6 +24,9 @@ from deltajudge.generation.request import CallResult, ModelRequest, answerer, ca
 from deltajudge.settings import ModelConfig, Settings
 
 if TYPE_CHECKING:
+    import openai
+
+    from deltajudge.generation.batch import BatchRuns
     from deltajudge.generation.endpoints import Endpoint, Endpoints
 
 
@@ -51,9 +54,17 @@ class TokenTally:
     def __init__(self) -> None:
         self.spent: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
         self.cached: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        #: The part of ``spent`` answered by a Batch API (billed at `BATCH_PRICE_FACTOR`).
+        self.batched: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
 
     def add(self, alias: str, result: CallResult) -> None:
         row = (self.cached if result.cached else self.spent)[alias]
+        row[0] += result.usage.prompt_tokens
+        row[1] += result.usage.completion_tokens
+        row[2] += 1
+
+    def add_batched(self, alias: str, result: CallResult) -> None:
+        row = self.batched[alias]
         row[0] += result.usage.prompt_tokens
         row[1] += result.usage.completion_tokens
         row[2] += 1
@@ -84,6 +95,8 @@ class Caller:
         self._endpoints: Endpoints | None = None
         self.tokens = TokenTally()
         self.calls = 0
+        #: ``--dj-batch``: cache misses go to the Batch API instead of the endpoint.
+        self.batch: BatchRuns | None = None
         self._inflight: dict[str, asyncio.Future[CallResult]] = {}
         self._start_local = start_local
         self._starting: dict[str, asyncio.Lock] = {}
@@ -134,7 +147,7 @@ class Caller:
             return await send(endpoint.client, self.models[alias], payload)
 
         what = f"answer for {alias} ({config.model})"
-        return await self._answer(alias, table, key, ask, accept, what)
+        return await self._answer(alias, table, key, ask, accept, what, (config.api, payload))
 
     def peek(self, request: ModelRequest) -> bool:
         """Whether the cache holds this request's answer (nothing is called or counted)."""
@@ -153,6 +166,7 @@ class Caller:
         ask: Callable[[Endpoint], Awaitable[CallResult]],
         accept: Callable[[CallResult], object] | None,
         what: str,
+        batched: tuple[str, dict[str, Any]] | None = None,
     ) -> CallResult:
         """The one path every call takes: cache, offline check, shared in-flight request,
         endpoint limit, vetting, write-through."""
@@ -162,6 +176,8 @@ class Caller:
             return cached
         if self._settings.offline:
             raise OfflineMiss(f"--dj-offline: no cached {what}")
+        if self.batch is not None and batched is not None and self.batch.takes(alias):
+            return self._from_batch(alias, table, key, accept, batched)
         pending = self._inflight.get(key)
         if pending is not None:  # the same request is already under way: share its answer
             return await asyncio.shield(pending)
@@ -199,6 +215,32 @@ class Caller:
             self._cache.put(table, key, result)
         return result
 
+    def _from_batch(
+        self,
+        alias: str,
+        table: Table,
+        key: str,
+        accept: Callable[[CallResult], object] | None,
+        batched: tuple[str, dict[str, Any]],
+    ) -> CallResult:
+        """A miss in batch mode: the downloaded answer, vetted and cached like a fresh
+        one, or `BatchPending` (the request goes into a batch; the case waits)."""
+        assert self.batch is not None
+        api, payload = batched
+        phase = "answers" if table == "generations" else "judgments"
+        result = self.batch.answer(alias, key, api, payload, phase)
+        self.tokens.add(alias, result)
+        self.tokens.add_batched(alias, result)
+        if accept is not None:
+            accept(result)
+        if self._cache is not None:
+            self._cache.put(table, key, result)
+        return result
+
+    async def client(self, alias: str) -> openai.AsyncOpenAI:
+        """The alias's SDK client, for the Files and Batches calls of a batch run."""
+        return (await self._endpoint(alias)).client
+
     def cost_usd(self, alias: str) -> float | None:
         """USD for the alias's calls made so far, from its tokens spent; None when its
         price is unknown (cached answers are free)."""
@@ -207,8 +249,12 @@ class Caller:
         price = price_for(self.models[alias], self._settings)
         if price is None:
             return None
+        from deltajudge.generation.pricing import BATCH_PRICE_FACTOR
+
         prompt, completion, _calls = self.tokens.spent.get(alias, [0, 0, 0])
-        return price.of(prompt, completion)
+        batch_prompt, batch_completion, _ = self.tokens.batched.get(alias, [0, 0, 0])
+        discount = (1 - BATCH_PRICE_FACTOR) * price.of(batch_prompt, batch_completion)
+        return price.of(prompt, completion) - discount
 
     def spent_usd(self) -> float:
         """USD for every call made so far (aliases whose price is unknown add nothing)."""
@@ -273,7 +319,10 @@ class Caller:
 
             return await embed(endpoint.client, self.models[alias], list(texts))
 
-        result = await self._answer(alias, "judgments", key, ask, None, f"embeddings for {alias}")
+        what, payload = f"embeddings for {alias}", {"embed": list(texts)}
+        result = await self._answer(
+            alias, "judgments", key, ask, None, what, ("embeddings", payload)
+        )
         vectors: list[list[float]] = json.loads(result.text)
         return vectors
 

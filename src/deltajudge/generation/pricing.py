@@ -29,6 +29,9 @@ class Price:
 
 FREE = Price(0.0, 0.0)
 
+#: What a Batch API call costs, as a share of the list price (OpenAI and Azure: half).
+BATCH_PRICE_FACTOR = 0.5
+
 #: Base model family -> (inference price, fine-tuned model's inference price).
 LIST_PRICES: dict[str, tuple[Price, Price | None]] = {
     "gpt-4.1": (Price(2.00, 8.00), Price(3.00, 12.00)),

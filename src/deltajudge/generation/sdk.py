@@ -12,6 +12,9 @@ from collections.abc import Awaitable
 from typing import Any
 
 import openai
+from openai.types import Completion, CreateEmbeddingResponse
+from openai.types.chat import ChatCompletion
+from openai.types.responses import Response
 
 from deltajudge.errors import CallError
 from deltajudge.generation.request import CallResult, Usage
@@ -118,21 +121,28 @@ def _sampling(config: ModelConfig, params: dict[str, Any], *, chat: bool) -> dic
     return out
 
 
-async def _chat(
-    client: openai.AsyncOpenAI, config: ModelConfig, payload: dict[str, Any]
-) -> CallResult:
-    extra = _sampling(config, payload["params"], chat=True)
+def _chat_body(config: ModelConfig, payload: dict[str, Any]) -> dict[str, Any]:
+    body = {"model": config.model, "messages": payload["messages"]}
+    body.update(_sampling(config, payload["params"], chat=True))
     if "json_schema" in payload:
-        extra["response_format"] = {
+        body["response_format"] = {
             "type": "json_schema",
             "json_schema": {"name": "grade", "schema": payload["json_schema"], "strict": True},
         }
     if "top_logprobs" in payload:
-        extra["logprobs"] = True
-        extra["top_logprobs"] = payload["top_logprobs"]
-    response = await client.chat.completions.create(
-        model=config.model, messages=payload["messages"], **extra
-    )
+        body["logprobs"] = True
+        body["top_logprobs"] = payload["top_logprobs"]
+    return body
+
+
+async def _chat(
+    client: openai.AsyncOpenAI, config: ModelConfig, payload: dict[str, Any]
+) -> CallResult:
+    response = await client.chat.completions.create(**_chat_body(config, payload))
+    return _chat_result(config, response)
+
+
+def _chat_result(config: ModelConfig, response: ChatCompletion) -> CallResult:
     if not response.choices:
         raise CallError(f"{config.model} returned no choices", transient=True)
     choice = response.choices[0]
@@ -156,12 +166,10 @@ async def _chat(
     )
 
 
-async def _responses(
-    client: openai.AsyncOpenAI, config: ModelConfig, payload: dict[str, Any]
-) -> CallResult:
-    extra = dict(payload["params"])
+def _responses_body(config: ModelConfig, payload: dict[str, Any]) -> dict[str, Any]:
+    body = {"model": config.model, "input": payload["messages"], **payload["params"]}
     if "json_schema" in payload:
-        extra["text"] = {
+        body["text"] = {
             "format": {
                 "type": "json_schema",
                 "name": "grade",
@@ -170,9 +178,19 @@ async def _responses(
             }
         }
     if "top_logprobs" in payload:
-        extra["top_logprobs"] = payload["top_logprobs"]
-        extra["include"] = ["message.output_text.logprobs"]
-    response = await client.responses.create(model=config.model, input=payload["messages"], **extra)
+        body["top_logprobs"] = payload["top_logprobs"]
+        body["include"] = ["message.output_text.logprobs"]
+    return body
+
+
+async def _responses(
+    client: openai.AsyncOpenAI, config: ModelConfig, payload: dict[str, Any]
+) -> CallResult:
+    response = await client.responses.create(**_responses_body(config, payload))
+    return _responses_result(config, response)
+
+
+def _responses_result(config: ModelConfig, response: Response) -> CallResult:
     if response.error is not None:
         raise CallError(f"{config.model}: {response.error.message}")
     for item in response.output or []:
@@ -204,17 +222,24 @@ def _responses_logprobs(response: Any) -> tuple[dict[str, float], ...] | None:
     return None
 
 
+def _completions_body(config: ModelConfig, payload: dict[str, Any]) -> dict[str, Any]:
+    body = {"model": config.model, "prompt": payload["prompt"]}
+    body.update(_sampling(config, payload["params"], chat=False))
+    if "stop" in payload:
+        body["stop"] = payload["stop"]
+    if "top_logprobs" in payload:
+        body["logprobs"] = payload["top_logprobs"]
+    return body
+
+
 async def _completions(
     client: openai.AsyncOpenAI, config: ModelConfig, payload: dict[str, Any]
 ) -> CallResult:
-    extra = _sampling(config, payload["params"], chat=False)
-    if "stop" in payload:
-        extra["stop"] = payload["stop"]
-    if "top_logprobs" in payload:
-        extra["logprobs"] = payload["top_logprobs"]
-    response = await client.completions.create(
-        model=config.model, prompt=payload["prompt"], **extra
-    )
+    response = await client.completions.create(**_completions_body(config, payload))
+    return _completions_result(config, response)
+
+
+def _completions_result(config: ModelConfig, response: Completion) -> CallResult:
     if not response.choices:
         raise CallError(f"{config.model} returned no choices", transient=True)
     choice = response.choices[0]
@@ -251,9 +276,56 @@ def _completion_logprobs(logprobs: Any) -> tuple[dict[str, float], ...] | None:
 
 async def _embed(client: openai.AsyncOpenAI, config: ModelConfig, texts: list[str]) -> CallResult:
     response = await client.embeddings.create(model=config.model, input=texts)
+    return _embeddings_result(response)
+
+
+def _embeddings_result(response: CreateEmbeddingResponse) -> CallResult:
     vectors = [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
     usage = response.usage
     return CallResult(
         text=json.dumps(vectors),
         usage=Usage(usage.prompt_tokens, 0) if usage else Usage(),
     )
+
+
+# --- the same bodies and answers for Batch API lines (`deltajudge.generation.batch`) ---
+
+#: API -> the OpenAI path a Batch input line names in ``url``.
+BATCH_URLS = {
+    "chat": "/v1/chat/completions",
+    "responses": "/v1/responses",
+    "completions": "/v1/completions",
+    "embeddings": "/v1/embeddings",
+}
+
+
+def batch_body(config: ModelConfig, payload: dict[str, Any]) -> dict[str, Any]:
+    """The body a direct call would send, for a Batch input line: one builder for both,
+    so a batched answer is the answer the direct call would have got."""
+    if "embed" in payload:
+        return {"model": config.model, "input": payload["embed"]}
+    if config.api == "responses":
+        return _responses_body(config, payload)
+    if config.api == "completions":
+        return _completions_body(config, payload)
+    return _chat_body(config, payload)
+
+
+def batch_result(config: ModelConfig, api: str, body: dict[str, Any]) -> CallResult:
+    """A Batch output line's response body, read as the direct call reads its answer
+    (a refusal or an empty answer is the same `CallError`)."""
+    try:
+        if api == "embeddings":
+            return _embeddings_result(CreateEmbeddingResponse.model_validate(body))
+        if api == "responses":
+            return _responses_result(config, Response.model_validate(body))
+        if api == "completions":
+            return _completions_result(config, Completion.model_validate(body))
+        return _chat_result(config, ChatCompletion.model_validate(body))
+    except CallError:
+        raise
+    except Exception as exc:  # the wrong shape: what a broken endpoint would send directly
+        raise CallError(
+            f"unusable batch answer from {config.model} ({type(exc).__name__}: "
+            f"{_excerpt(str(exc))})"
+        ) from exc

@@ -117,6 +117,9 @@ def pytest_runtestloop(session: pytest.Session) -> object:
             xdist.note_failure(session.config, evaluation)
         if progress is not None:
             progress.finish()
+        if evaluation.batch is not None:  # submitted or pending: no item has a verdict yet
+            session.config.hook.pytest_deselected(items=list(session.items))
+            session.items[:] = []
         if evaluation.failure is not None:  # say it once, not once per case
             session.shouldfail = "deltajudge could not run the evaluation (see the failure above)"
         if evaluation.results is not None and evaluation.results.interrupted:
@@ -127,12 +130,16 @@ def pytest_runtestloop(session: pytest.Session) -> object:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if xdist.is_worker(session.config):
         return  # the controller writes the one set of reports
+    evaluation = existing_evaluation(session.config)
+    if evaluation is not None and evaluation.batch is not None:
+        session.exitstatus = evaluation.batch.exit_code  # 75: submitted or pending, no verdict
+        return
     merged = xdist.merge_on_controller(session.config)
     if merged is not None and merged.failure is not None:  # workers' items said it too
         session.config.stash[_MERGE_FAILURE] = str(merged.failure)
         if session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    evaluation = merged or existing_evaluation(session.config)
+    evaluation = merged or evaluation
     if evaluation is None or evaluation.report is None:
         return
     directory = session.config.rootpath / report_dir(session.config)
@@ -179,6 +186,11 @@ def dj_report(request: pytest.FixtureRequest) -> Report:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     evaluation = existing_evaluation(terminalreporter.config)
+    if evaluation is not None and evaluation.batch is not None:
+        terminalreporter.section("deltajudge batch")
+        for line in (evaluation.batch.headline, *evaluation.batch.lines):
+            terminalreporter.write_line(line)
+        return
     failure = terminalreporter.config.stash.get(_MERGE_FAILURE, None)
     if failure is not None:
         terminalreporter.section("deltajudge")

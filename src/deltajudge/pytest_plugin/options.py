@@ -90,6 +90,12 @@ OPTIONS: tuple[Option, ...] = (
         "accept the baseline even from a partial run (-k, deselected items, a limit)",
         "switch",
     ),
+    Option(
+        "batch",
+        "submit (uncached requests go to the Batch API, half price) or collect",
+        "value",
+        "MODE",
+    ),
 )
 
 #: Internal: ``deltajudge run`` names the folder to collect when the user names none.
@@ -121,6 +127,7 @@ def overrides(config: pytest.Config) -> dict[str, Any]:
         "max_cost": config.getoption("dj_max_cost"),
         "baseline": config.getoption("dj_baseline"),
         "limit": config.getoption("dj_limit"),
+        "batch": config.getoption("dj_batch"),
     }
     out.update({k: v for k, v in simple.items() if v is not None})
     switches = {
@@ -171,6 +178,9 @@ def check(config: pytest.Config) -> None:
                 "already evaluates a shard of its own\nHint: drop -n on a shard machine, or "
                 "drop --dj-shard and let -n split the cases"
             )
+    batch = config.getoption("dj_batch")
+    if batch is not None and batch not in ("submit", "collect"):
+        raise pytest.UsageError(f"--dj-batch expects submit or collect (got {batch!r})")
     if config.getoption("dj_model") or config.getoption("dj_set"):
         try:
             overrides(config)

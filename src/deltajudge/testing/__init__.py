@@ -17,6 +17,7 @@ For a separate process (benchmarks, tests that kill clients mid-run)::
 prints ``listening on http://127.0.0.1:PORT/v1`` once ready and serves until SIGTERM.
 """
 
+from ._batch import BatchBackend, BatchScript
 from ._embeddings import embed
 from ._finetune import FineTuneBackend, FineTuneScript
 from ._requests import RecordedRequest
@@ -25,6 +26,8 @@ from ._script import Script, ScriptError, load_script, parse_script
 from .server import ScriptedServer
 
 __all__ = [
+    "BatchBackend",
+    "BatchScript",
     "FineTuneBackend",
     "FineTuneScript",
     "RecordedRequest",

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from . import _payloads as payloads
+from ._batch import BatchBackend
 from ._embeddings import DEFAULT_DIMENSIONS, MAX_DIMENSIONS
 from ._finetune import FineTuneBackend
 from ._requests import (
@@ -70,6 +71,7 @@ class ScriptedApp:
         self._log: list[RecordedRequest] = []
         self._log_lock = threading.Lock()
         self.finetune = FineTuneBackend(self._remember)
+        self.batches = BatchBackend(self.finetune, self._remember, self.answer_line)
 
     def requests(self) -> list[RecordedRequest]:
         """A snapshot copy, so a test thread can read while the loop thread appends."""
@@ -88,6 +90,7 @@ class ScriptedApp:
             app.router.add_get(prefix + "/models", self._models)
             app.router.add_get(prefix + "/models/{model}", self._model)
             self.finetune.add_routes(app.router, prefix)
+            self.batches.add_routes(app.router, prefix)
         for suffix in _DEPLOYMENT_ENDPOINTS:
             app.router.add_post(_AZURE_DEPLOYMENT + suffix, self._endpoint(_POST_ENDPOINTS[suffix]))
         app.router.add_route("*", "/{tail:.*}", self._not_found)
@@ -122,6 +125,36 @@ class ScriptedApp:
                 return _error(500, f"scripted server: reply raised {type(exc).__name__}: {exc}")
         finally:
             self._in_flight -= 1
+
+    def answer_line(self, url: str, body: dict[str, Any]) -> tuple[int, Any]:
+        """One Batch line, answered by the same rules as a direct request to ``url``
+        (Azure's ``/chat/completions`` is OpenAI's ``/v1/chat/completions``)."""
+        endpoint = _POST_ENDPOINTS.get(url.removeprefix("/v1"), url)
+        model = body.get("model")
+        recorded = RecordedRequest(
+            method="POST",
+            path=url,
+            endpoint=endpoint,
+            model=model if isinstance(model, str) else None,
+            body=body,
+            headers={},
+            text=request_text(endpoint, body),
+            judge=asks_structured_output(endpoint, body),
+        )
+        problem = _unservable(recorded)
+        try:
+            response = (
+                _error(400, problem)
+                if problem
+                else _respond(recorded, self.rule_book.pick(recorded))
+            )
+        except Exception as exc:  # a user's reply callable failed
+            response = _error(500, f"scripted server: reply raised {type(exc).__name__}: {exc}")
+        raw = response.body if isinstance(response.body, bytes) else b""
+        try:
+            return response.status, json.loads(raw)
+        except ValueError:
+            return response.status, raw.decode("utf-8", "replace")
 
     def _remember(
         self, request: web.Request, endpoint: str, body: dict[str, Any]

@@ -85,6 +85,7 @@ class FineTuneBackend:
         jobs = prefix + "/fine_tuning/jobs"
         router.add_post(prefix + "/files", self._upload)
         router.add_get(prefix + "/files/{file_id}", self._file)
+        router.add_get(prefix + "/files/{file_id}/content", self._content)
         router.add_post(jobs, self._create)
         router.add_get(jobs, self._list)
         router.add_get(jobs + "/{job_id}", self._retrieve)
@@ -93,6 +94,13 @@ class FineTuneBackend:
         router.add_post(jobs + "/{job_id}/cancel", self._cancel)
 
     # -- files -------------------------------------------------------------------------
+
+    def add_file(self, filename: str, purpose: str, content: bytes) -> ScriptedFile:
+        """Store a file as if uploaded (batches put their output and error files here)."""
+        with self._lock:
+            file = ScriptedFile(f"file-{next(self._ids)}", filename, purpose, content)
+            self.files[file.id] = file
+        return file
 
     async def _upload(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -103,12 +111,16 @@ class FineTuneBackend:
             return _error(400, "'file' and 'purpose' are required multipart fields")
         if self.script.reject_upload is not None:
             return _error(400, self.script.reject_upload)
-        with self._lock:
-            file = ScriptedFile(
-                f"file-{next(self._ids)}", upload.filename, purpose, upload.file.read()
-            )
-            self.files[file.id] = file
+        file = self.add_file(upload.filename, purpose, upload.file.read())
         return web.json_response(_file_object(file, "uploaded"))
+
+    async def _content(self, request: web.Request) -> web.Response:
+        self._remember(request, "/v1/files/{file_id}/content", {})
+        with self._lock:
+            file = self.files.get(request.match_info["file_id"])
+        if file is None:
+            return _error(404, f"No such File object: {request.match_info['file_id']}")
+        return web.Response(body=file.content, content_type="application/octet-stream")
 
     async def _file(self, request: web.Request) -> web.Response:
         self._remember(request, "/v1/files/{file_id}", {})

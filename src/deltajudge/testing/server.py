@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Self
 
 from ._app import ScriptedApp, serve
+from ._batch import BatchBackend
 from ._finetune import FineTuneBackend
 from ._requests import RecordedRequest
 from ._rules import Rule
@@ -35,7 +36,8 @@ class ScriptedServer:
     Routes: ``/v1/...``, ``/openai/v1/...``, ``/openai/...`` and Azure deployment paths
     ``/openai/deployments/<name>/{chat/completions,completions,embeddings}``, where the
     deployment name is the request's model. Streaming is refused with HTTP 400.
-    The Files API and fine-tuning jobs answer on the same prefixes (`finetune`).
+    The Files API and fine-tuning jobs answer on the same prefixes (`finetune`), and so
+    does the Batch API (`batches`), whose lines go through the same rules.
     """
 
     def __init__(
@@ -138,6 +140,11 @@ class ScriptedServer:
     def finetune(self) -> FineTuneBackend:
         """Uploaded files and fine-tuning jobs; ``.script`` sets how jobs behave."""
         return self._app.finetune
+
+    @property
+    def batches(self) -> BatchBackend:
+        """Batches (``/v1/batches``); ``.script`` sets how they complete or fail."""
+        return self._app.batches
 
     # -- lifecycle ---------------------------------------------------------------------
 
