@@ -289,11 +289,12 @@ def test_xdist_evaluates_each_case_once_and_the_controller_writes_one_report(
     )
 
 
-def test_a_shard_run_under_xdist_is_refused(project: Project) -> None:
+@pytest.mark.parametrize("option", ["--dj-shard=1/2", "--dj-batch=submit"])
+def test_a_shard_or_batch_run_under_xdist_is_refused(project: Project, option: str) -> None:
     _write(project)
-    result = project.run_subprocess("-n", "2", "--dj-shard=1/2")
+    result = project.run_subprocess("-n", "2", option)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--dj-shard*-n*"])
+    result.stderr.fnmatch_lines([f"*{option.split('=')[0]}* cannot go with pytest-xdist's -n*"])
     assert project.server.count() == 0
 
 

@@ -172,7 +172,7 @@ def check(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--dj-limit expects a number of cases >= 1 (got {limit})")
     if config.getoption("dj_shard") is not None:
         shard(config)
-        if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        if _under_xdist(config):
             raise pytest.UsageError(
                 "--dj-shard K/N cannot go with pytest-xdist's -n: under -n each worker "
                 "already evaluates a shard of its own\nHint: drop -n on a shard machine, or "
@@ -181,11 +181,22 @@ def check(config: pytest.Config) -> None:
     batch = config.getoption("dj_batch")
     if batch is not None and batch not in ("submit", "collect"):
         raise pytest.UsageError(f"--dj-batch expects submit or collect (got {batch!r})")
+    if batch is not None and _under_xdist(config):
+        raise pytest.UsageError(
+            "--dj-batch cannot go with pytest-xdist's -n: a batch is submitted and collected "
+            "by one process\nHint: drop -n (the provider runs the batch, not this machine); "
+            "--dj-shard K/N splits a batch suite across CI machines"
+        )
     if config.getoption("dj_model") or config.getoption("dj_set"):
         try:
             overrides(config)
         except ConfigError as exc:
             raise pytest.UsageError(exc.render()) from None
+
+
+def _under_xdist(config: pytest.Config) -> bool:
+    """The controller of a ``-n`` run (workers inherit the options it already checked)."""
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
 
 
 def check_exclusive(config: pytest.Config) -> None:
