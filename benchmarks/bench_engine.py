@@ -84,6 +84,12 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 def timed(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
     """Wall seconds, peak RSS in MB, and exit code of one whole process."""
+    wall, rss, code, _cpu = timed_cpu(cmd, cwd)
+    return wall, rss, code
+
+
+def timed_cpu(cmd: list[str], cwd: Path) -> tuple[float, float, int, float]:
+    """`timed`, and the CPU seconds (user + system) the process used."""
     started = time.perf_counter()
     proc = subprocess.Popen(
         cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -93,7 +99,7 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
     code = os.waitstatus_to_exitcode(status)
     if code != 0 and proc.stderr is not None:
         sys.stderr.write(proc.stderr.read().decode()[-2000:])
-    return wall, usage.ru_maxrss / 1024, code
+    return wall, usage.ru_maxrss / 1024, code, usage.ru_utime + usage.ru_stime
 
 
 def write_suite(workdir: Path, n: int, url: str) -> None:
@@ -135,16 +141,18 @@ def bench(n: int, latency_ms: int, warm: bool) -> list[list[object]]:
         try:
             write_suite(workdir, n, url)
             label = f"{n} prompts, {latency_ms} ms"
+            per_1000 = 1000 / (4 * n)  # CPU seconds per 1,000 calls (4N requests)
             for transport in ("httpx", "aiohttp"):
                 bare = [sys.executable, str(BARE_LOOP), url, str(n), transport, str(CONCURRENCY)]
-                wall, rss, code = timed(bare, workdir)
-                rows.append([label, f"bare AsyncOpenAI loop ({transport})", wall, rss, code])
-            wall, rss, code = timed(harness_cmd("--dj-no-cache"), workdir)
-            rows.append([label, "deltajudge (aiohttp), no cache", wall, rss, code])
+                wall, rss, code, cpu = timed_cpu(bare, workdir)
+                name = f"bare AsyncOpenAI loop ({transport})"
+                rows.append([label, name, wall, rss, cpu * per_1000, code])
+            wall, rss, code, cpu = timed_cpu(harness_cmd("--dj-no-cache"), workdir)
+            rows.append([label, "deltajudge (aiohttp), no cache", wall, rss, cpu * per_1000, code])
             if warm:
                 timed(harness_cmd(), workdir)  # fill the cache
-                wall, rss, code = timed(harness_cmd(), workdir)
-                rows.append([label, "deltajudge, warm rerun from cache", wall, rss, code])
+                wall, rss, code, cpu = timed_cpu(harness_cmd(), workdir)
+                rows.append([label, "deltajudge, warm rerun from cache", wall, rss, None, code])
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -163,7 +171,9 @@ def main() -> None:
     for row in rows:
         row[2] = f"{row[2]:.1f}"
         row[3] = f"{row[3]:.0f}"
-    print(tabulate(rows, headers=["job", "runner", "wall s", "peak RSS MB", "exit"]))
+        row[4] = "" if row[4] is None else f"{row[4]:.2f}"
+    headers = ["job", "runner", "wall s", "peak RSS MB", "CPU s / 1,000 calls", "exit"]
+    print(tabulate(rows, headers=headers, disable_numparse=True))
 
 
 if __name__ == "__main__":

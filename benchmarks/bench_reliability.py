@@ -134,6 +134,7 @@ def kill_loop(n: int, kills: int) -> list[object]:
         checks: set[str] = set()
         killed = 0
         for _ in range(kills):
+            sent = len(server.requests)
             proc = subprocess.Popen(
                 harness_cmd(),
                 cwd=workdir,
@@ -141,8 +142,14 @@ def kill_loop(n: int, kills: int) -> list[object]:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
+            # Kill mid-run: once this run's requests have begun, at a random moment after.
+            deadline = time.monotonic() + 60
+            while len(server.requests) == sent and proc.poll() is None:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
             try:
-                proc.wait(timeout=chooser.uniform(1.5, 4.0))
+                proc.wait(timeout=chooser.uniform(0.0, 1.5))
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
@@ -179,9 +186,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--only-kills", action="store_true", help="only the SIGKILL loop")
     args = parser.parse_args()
     n = args.n
-    rows = []
+    rows: list[list[object]] = []
+    if args.only_kills:
+        rows.append(kill_loop(n, args.kills))
+        headers = ["scenario", "wall s", "exit", "report", "errors", "calls", "notes", "received"]
+        print(tabulate(rows, headers=headers, disable_numparse=True))
+        return
     with ScriptedServer(fault_rules(n)) as server:
         rows.append(scenario(f"{n} cases, 10% faults, C=32", n, server, 32))
         received = len(server.requests)

@@ -51,8 +51,9 @@ def test_overview_tables_and_headlines(report: Report) -> None:
 def test_gates_are_ticked_and_crossed(report: Report) -> None:
     text = render_markdown(report)
     gates = report.rubrics[0].gates
-    assert text.count("✅") == sum(g.passed for g in gates) > 0
-    assert text.count("❌") == sum(not g.passed for g in gates) > 0
+    table = "\n".join(_table_after(text, "**Gates:"))
+    assert table.count("✅") == sum(g.passed for g in gates) > 0
+    assert table.count("❌") == sum(not g.passed for g in gates) > 0
     assert f"**Gates: {sum(g.passed for g in gates)} of {len(gates)} passed**" in text
 
 
@@ -109,3 +110,74 @@ def test_write_leaves_no_step_summary_outside_actions(
     monkeypatch.delenv(STEP_SUMMARY_ENV, raising=False)
     write_markdown(report, tmp_path / "summary.md")
     assert [p.name for p in tmp_path.iterdir()] == ["summary.md"]
+
+
+def test_the_summary_leads_with_the_verdict_models_cost_and_worst_cases(report: Report) -> None:
+    text = render_markdown(report)
+    rubric = report.rubrics[0]
+    failed = [g for g in rubric.gates if not g.passed]
+    lines = text.splitlines()
+    assert lines[2] == f"### ❌ {len(failed)} of {len(rubric.gates)} gates failed"
+    assert lines[4].startswith(f"- **{cell(failed[0].name)}**")
+    order = [
+        text.index("gates failed"),
+        text.index(cell(report.models["candidate"].model)),  # model ids, not only aliases
+        text.index(f"- {cell(headline(rubric.comparisons[0]), 300)}"),
+        text.index("**Spent:**"),
+        text.index("**Largest regressions"),
+        text.index("### Rubric"),
+    ]
+    assert order == sorted(order)
+    assert f"n = {rubric.cases_selected} of {rubric.cases_total} cases" in text
+    judge = report.models["judge"].tokens
+    assert f"| {judge.prompt_tokens:,} + {judge.completion_tokens:,}" in text
+    worst = sorted((r.delta, r.id) for c in rubric.comparisons for r in c.regressions)[0]
+    case = next(c for c in rubric.cases if c.id == worst[1])
+    reason = case.samples["candidate"].reasoning["helpfulness"]
+    assert reason is not None
+    row = next(r for r in _table_after(text, "**Largest regressions") if cell(case.id) in r)
+    assert cell(reason, 100) in row
+
+
+def test_all_passing_and_no_gates_say_so(report: Report) -> None:
+    rubric = report.rubrics[0]
+    passing = [g.__class__(**{**g.__dict__, "passed": True}) for g in rubric.gates]
+    for gates, first in ((passing, f"### ✅ All {len(passing)} gates passed"),
+                         ([], "### ⚪ No gates: this run cannot fail CI")):  # fmt: skip
+        changed = report.model_copy(
+            update={"rubrics": [rubric.model_copy(update={"gates": gates})]}
+        )
+        assert render_markdown(changed).splitlines()[2] == first
+
+
+def test_the_summary_links_the_html_where_the_user_publishes_it(
+    report: Report, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"):
+        monkeypatch.delenv(key, raising=False)
+    assert "Full report" not in render_markdown(report)
+    url = "https://ci.example.com/job 7/report (1).html"
+    linked = render_markdown(report, report_url=url)
+    assert (
+        "**Full report:** [report.html](https://ci.example.com/job%207/report%20%281%29.html)"
+        in linked
+    )
+    # never a link with another scheme; a name outside GitHub Actions is just named
+    sneaky = render_markdown(report, report_url="javascript:alert(1)")
+    assert "](javascript" not in sneaky and "**Full report:** javascript:alert(1)" in sneaky
+    plain = render_markdown(report, report_url="deltajudge-report")
+    assert "**Full report:** deltajudge-report\n" in plain
+    # an artifact's name on GitHub Actions: the run page that lists the artifacts
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.com")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/tone")
+    monkeypatch.setenv("GITHUB_RUN_ID", "42")
+    text = render_markdown(report, report_url="deltajudge-report")
+    assert (
+        "**Full report:** artifact deltajudge-report on "
+        "[this run's page](https://github.com/acme/tone/actions/runs/42)"
+    ) in text
+
+
+def test_write_markdown_passes_the_link_on(report: Report, tmp_path: Path) -> None:
+    path = write_markdown(report, tmp_path / "summary.md", report_url="https://x.example/r.html")
+    assert "[report.html](https://x.example/r.html)" in path.read_text(encoding="utf-8")

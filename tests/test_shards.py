@@ -33,6 +33,7 @@ from deltajudge.results_file import (
 )
 from deltajudge.settings import ModelConfig
 from deltajudge.shards import parse_shard, shard_of
+from deltajudge.stats.agreement import Agreement, JudgeValidation
 from deltajudge.testing import Rule
 
 #: 16 cases: enough that each of 4 shards gets some, with scores that vary per case.
@@ -225,6 +226,16 @@ def test_every_run_streams_results_and_they_round_trip_exactly(project: Project)
     assert first.samples["base"].output_text.startswith("[base-m] question")
 
 
+def _validation() -> JudgeValidation:
+    judge = Agreement(
+        agree=8, disagree=2, ties=1, rate=0.8, ci_low=0.5, ci_high=0.9, p_vs_chance=0.05
+    )
+    length = Agreement(
+        agree=5, disagree=5, ties=1, rate=0.5, ci_low=None, ci_high=None, p_vs_chance=None
+    )
+    return JudgeValidation(judge, length, judge, p_vs_length=0.1, errors=1, reasons=["why"])
+
+
 def test_the_line_formats_round_trip_every_field() -> None:
     sample = Sample("cand", "hi", 3, 4, cached=True, error=None, turns=("a", "hi"))
     grade = Grade(
@@ -255,9 +266,11 @@ def test_the_line_formats_round_trip_every_field() -> None:
         interrupted=None,
         exit_code=0,
         noise={"rubrics/x.yaml": ("q", {("id-1", "cand"): [1.0, 2.0]})},
+        agreements={"rubrics/x.yaml": {("agrees", "pref"): _validation()}},
     )
     back = trailer_from(json.loads(json.dumps(trailer_dict(trailer))))
     assert back.noise == trailer.noise and back.tokens == trailer.tokens
+    assert back.agreements == trailer.agreements
     assert back.models["cand"].base_url == "http://u:[REDACTED]@h/v1"  # no secrets on disk
 
 
@@ -382,3 +395,28 @@ def test_xdist_workers_share_the_spending_cap(project: Project) -> None:
     assert result.ret != 0
     assert "above the spending cap (max_cost) of $15" in result.stdout.str()
     assert project.server.count() == 0  # nothing paid
+
+
+def test_a_judge_agreement_gate_is_carried_from_the_shards_to_the_merge(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_judge_agreement_gate import AGREEMENT, GATES, _project
+
+    good = Rule(judge=True, contains="Answer: GOOD", reply=judge_json(4))
+    bad = Rule(judge=True, contains="Answer: BAD", reply=judge_json(1))
+    _project(project, [good, bad])
+    project.write_rubric(rubric_text(gates=GATES))
+    project.run("--dj-no-cache")
+    whole = _report(project.path / "reports" / "latest")
+    folders = []
+    for k in (1, 2):
+        project.run("--dj-no-cache", f"--dj-shard={k}/2")
+        folders.append(str(project.path / "reports" / f"latest-shard-{k}-of-2"))
+
+    assert main(["merge", *folders, "--report-dir", str(project.path / "m")]) == 0
+    merged = _report(project.path / "m")
+    # every figure, gate and case is the single run's; the labelled pairs were judged
+    # once per shard, so only the calls and tokens differ
+    assert merged["rubrics"] == whole["rubrics"]
+    gates = {g["name"]: g for g in merged["rubrics"][0]["gates"]}
+    assert gates[AGREEMENT]["passed"] and gates[AGREEMENT]["value"] == 1.0

@@ -53,6 +53,8 @@ Progress = Callable[[Tick], None]
 StopWhen = Callable[[RubricRun, CaseResult], bool]
 #: Told one line before the first call: what the run is estimated to cost.
 Announce = Callable[[str], None]
+#: Called once before the first call when the cache cannot answer the whole run.
+OnCalls = Callable[[], None]
 
 
 async def execute(
@@ -63,14 +65,17 @@ async def execute(
     progress: Progress | None,
     stop_when: StopWhen | None = None,
     announce: Announce | None = None,
+    on_calls: OnCalls | None = None,
 ) -> RunResults:
     started = time.time()
     stop = Stop()
     batch: BatchOutcome | None = None
     async with open_caller(models, settings, rootdir) as caller:
-        priced = _check_budget(runs, caller, settings)
+        priced, calls = _check_budget(runs, caller, settings)
         if announce is not None and priced:
             announce(f"deltajudge: {priced[0]}")
+        if on_calls is not None and calls:
+            on_calls()
         caller.batch = open_batch_runs(settings, rootdir, caller.models)
         if caller.batch is None or await caller.batch.collect(caller.client):
             await stop.run(_run_all(runs, caller, progress, stop, stop_when))
@@ -91,13 +96,16 @@ async def execute(
     )
 
 
-def _check_budget(runs: list[RubricRun], caller: Caller, settings: Settings) -> list[str]:
+def _check_budget(
+    runs: list[RubricRun], caller: Caller, settings: Settings
+) -> tuple[list[str], int]:
     """Price the run before any call: refuse one estimated above the spending cap
-    (nothing is spent), and say the estimate of any run that will make paid calls."""
+    (nothing is spent), and say the estimate of any run that will make paid calls.
+    Also how many calls the cache cannot answer."""
     from deltajudge.estimate import estimate
 
     if settings.batch == "collect":
-        return []  # answers come from finished batches: nothing is called
+        return [], 0  # answers come from finished batches: nothing is called
     priced = estimate(runs, caller, settings)
     cap = settings.max_cost
     if cap is not None and priced.cost_usd > cap:
@@ -107,10 +115,10 @@ def _check_budget(runs: list[RubricRun], caller: Caller, settings: Settings) -> 
             hint="raise --dj-max-cost, or run fewer cases (-k, --dj-limit N) or fewer "
             "samples; answers already cached cost nothing",
         )
-    if not priced.calls:
-        return []
+    if not priced.paid:
+        return [], priced.calls
     capped = f"; cap ${cap:g}" if cap is not None else ""
-    return [f"estimated before the run: {priced.describe()}{capped}"]
+    return [f"estimated before the run: {priced.describe()}{capped}"], priced.calls
 
 
 @contextlib.asynccontextmanager

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from deltajudge.cases import Case
 from deltajudge.generation.caller import Caller
-from deltajudge.generation.pricing import BATCH_PRICE_FACTOR, price_for
+from deltajudge.generation.pricing import BATCH_PRICE_FACTOR, FREE, price_for
 from deltajudge.generation.request import ModelRequest
 from deltajudge.judging.rubric import (
     LabelModelGrader,
@@ -62,9 +62,17 @@ class Estimate:
     #: Aliases that would be called but whose price nobody knows.
     unpriced: list[str] = field(default_factory=list)
 
+    #: Aliases that would be called and cost nothing (local models).
+    free: list[str] = field(default_factory=list)
+
     @property
     def calls(self) -> int:
         return sum(a.calls for a in self.by_alias.values())
+
+    @property
+    def paid(self) -> bool:
+        """Some call will cost money, or might: worth saying before the run."""
+        return any(row.calls and a not in self.free for a, row in self.by_alias.items())
 
     def describe(self) -> str:
         parts = [
@@ -73,7 +81,11 @@ class Estimate:
             if row.calls
         ]
         detail = f"{self.calls} calls ({'; '.join(parts)})"
-        priced = [a for a, row in self.by_alias.items() if row.calls and a not in self.unpriced]
+        priced = [
+            a
+            for a, row in self.by_alias.items()
+            if row.calls and a not in self.unpriced + self.free
+        ]
         if not priced:
             return f"{detail}; cost unknown: no price for {', '.join(self.unpriced)}"
         unknown = f"; price unknown for {', '.join(self.unpriced)}" if self.unpriced else ""
@@ -96,6 +108,8 @@ def estimate(runs: list[RubricRun], caller: Caller, settings: Settings) -> Estim
         price = price_for(caller.models[alias], settings)
         if price is None:
             out.unpriced.append(alias)
+        elif price == FREE:
+            out.free.append(alias)
         else:
             out.cost_usd += price.of(row.prompt_tokens, row.completion_tokens)
     if settings.batch == "submit":  # the Batch API bills half
@@ -109,8 +123,8 @@ def _generation(
     """Counts the alias's answer to the case; its length in characters, or None when the
     first turn is already in the cache."""
     config = caller.models[alias]
-    if config.provider in ("local", "recorded"):
-        return None  # free, and a recording is never called
+    if config.provider == "recorded":
+        return None  # a recording is never called
     messages = tuple(m.as_dict() for m in case.conversation(()))
     if caller.peek(ModelRequest(alias=alias, purpose="generate", messages=messages)):
         return None
@@ -151,7 +165,7 @@ def _judgment(
     case: Case,
     answer_chars: int,
 ) -> None:
-    if judge.provider in ("local", "recorded"):
+    if judge.provider == "recorded":
         return
     row = rows[spec.model or ""]
     if isinstance(spec, TextSimilarityGrader):  # embeddings: the answer and the reference

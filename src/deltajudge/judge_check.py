@@ -14,17 +14,25 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 
 from deltajudge.cases import Case, Message
 from deltajudge.cases.case import content_text
 from deltajudge.cases.finetune_files import Row, read_rows
-from deltajudge.errors import ConfigError, DatasetError
+from deltajudge.errors import ConfigError, DatasetError, RubricError, UserInputError
 from deltajudge.judging.rubric import GraderSpec, MultiGrader, PairwiseGrader
 from deltajudge.judging.types import Grade, Sample
 from deltajudge.settings import ModelConfig, Settings
-from deltajudge.stats.agreement import JudgeValidation, validate_judge
+
+if TYPE_CHECKING:  # the statistics import scipy, the caller the SDK: only when judging
+    from deltajudge.generation.caller import Caller
+    from deltajudge.judging.loading import LoadedRubric
+    from deltajudge.stats.agreement import JudgeValidation
+
+    #: Per rubric file: (grader, labels as written) -> the judge's agreement with them.
+    RunAgreements = dict[Path, dict[tuple[str, str], JudgeValidation]]
 
 
 @dataclass(frozen=True)
@@ -77,25 +85,36 @@ def check_judge(
 
     loaded = load_rubric(rubric)
     spec = _pick(loaded.rubric.graders, grader, rubric)
-    fmt, rows, problems = read_rows(pairs)
-    if problems:
-        raise DatasetError(str(problems[0]).split(": ", 1)[1], path=pairs, line=problems[0].line)
-    if fmt == "openai-sft" or any(r.rejected is None for r in rows):
-        raise DatasetError("expected preference pairs (preferred and non-preferred)", path=pairs)
-    cases = [_case(row) for row in rows]
+    rows, cases = load_pairs(pairs)
     _refuse_reference(spec, cases[0], rubric)
     rootdir, settings = settings_near(rubric, config)
     subs = spec.graders.values() if isinstance(spec, MultiGrader) else [spec]
     aliases = {m for g in subs if (m := getattr(g, "model", None)) is not None}
     models = resolve_models(settings, aliases, os.environ)
     verdicts = asyncio.run(_judge_all(spec, models, settings, rootdir, rows, cases))
-    validation = validate_judge(
+    validation = _validation(rows, verdicts)
+    human = None if labels is None else _human(labels, cases, verdicts)
+    return JudgeCheck(spec.name, pairs, validation, verdicts, human)
+
+
+def load_pairs(pairs: Path) -> tuple[list[Row], list[Case]]:
+    """The labelled pairs of a preference file, and each pair's prompt as a `Case`."""
+    fmt, rows, problems = read_rows(pairs)
+    if problems:
+        raise DatasetError(str(problems[0]).split(": ", 1)[1], path=pairs, line=problems[0].line)
+    if not rows or fmt == "openai-sft" or any(r.rejected is None for r in rows):
+        raise DatasetError("expected preference pairs (preferred and non-preferred)", path=pairs)
+    return rows, [_case(row) for row in rows]
+
+
+def _validation(rows: Sequence[Row], verdicts: Sequence[PairVerdict]) -> JudgeValidation:
+    from deltajudge.stats.agreement import validate_judge
+
+    return validate_judge(
         [v.outcome for v in verdicts],
         [len(_answer(r.chosen)) for r in rows],
         [len(_answer(r.rejected or [])) for r in rows],
     )
-    human = None if labels is None else _human(labels, cases, verdicts)
-    return JudgeCheck(spec.name, pairs, validation, verdicts, human)
 
 
 def _human(path: Path, cases: Sequence[Case], verdicts: Sequence[PairVerdict]) -> HumanAgreement:
@@ -205,29 +224,86 @@ async def _judge_all(
     cases: Sequence[Case],
 ) -> list[PairVerdict]:
     from deltajudge.engine import open_caller
-    from deltajudge.judging.graders import build_grader, build_pair_grader
 
     async with open_caller(models, settings, rootdir) as caller:
-        if isinstance(spec, PairwiseGrader):
-            pair = build_pair_grader(spec, caller)
+        return await judge_pairs(spec, caller, rows, cases)
 
-            async def one(row: Row, case: Case) -> PairVerdict:
-                good, bad = _samples(row)
-                grade = await pair(case, bad, good)  # the preferred answer as candidate
-                outcome = None if not grade.ok else _sign(grade.score or 0.0)
-                return PairVerdict(row.line, outcome, grade, None)
 
-        else:
-            single = build_grader(spec, caller)
+async def judge_pairs(
+    spec: GraderSpec, caller: Caller, rows: Sequence[Row], cases: Sequence[Case]
+) -> list[PairVerdict]:
+    """Every pair judged concurrently through ``caller`` (its cache and limits)."""
+    from deltajudge.judging.graders import build_grader, build_pair_grader
 
-            async def one(row: Row, case: Case) -> PairVerdict:
-                good, bad = _samples(row)
-                a, b = await asyncio.gather(single(case, good), single(case, bad))
-                ok = a.ok and b.ok and a.score is not None and b.score is not None
-                outcome = _sign((a.score or 0.0) - (b.score or 0.0)) if ok else None
-                return PairVerdict(row.line, outcome, a, b)
+    if isinstance(spec, PairwiseGrader):
+        pair = build_pair_grader(spec, caller)
 
-        return list(await asyncio.gather(*(one(r, c) for r, c in zip(rows, cases, strict=True))))
+        async def one(row: Row, case: Case) -> PairVerdict:
+            good, bad = _samples(row)
+            grade = await pair(case, bad, good)  # the preferred answer as candidate
+            outcome = None if not grade.ok else _sign(grade.score or 0.0)
+            return PairVerdict(row.line, outcome, grade, None)
+
+    else:
+        single = build_grader(spec, caller)
+
+        async def one(row: Row, case: Case) -> PairVerdict:
+            good, bad = _samples(row)
+            a, b = await asyncio.gather(single(case, good), single(case, bad))
+            ok = a.ok and b.ok and a.score is not None and b.score is not None
+            outcome = _sign((a.score or 0.0) - (b.score or 0.0)) if ok else None
+            return PairVerdict(row.line, outcome, a, b)
+
+    return list(await asyncio.gather(*(one(r, c) for r, c in zip(rows, cases, strict=True))))
+
+
+def labels_path(loaded: LoadedRubric, labels: str) -> Path:
+    """A ``judge_agreement`` gate's ``labels:`` is relative to the rubric file."""
+    return (loaded.path.parent / labels).resolve()
+
+
+def check_agreement_gates(loaded: LoadedRubric) -> None:
+    """At collection: every ``judge_agreement`` gate's labels file is preference pairs
+    its grader can judge without seeing the preferred answer (errors at the gate)."""
+    from deltajudge.judging.rubric import parse_rubric
+    from deltajudge.judging.yaml_positions import nearest
+
+    gates = [(i, g) for i, g in enumerate(loaded.rubric.gates) if g.labels is not None]
+    if not gates:
+        return
+    _, positions = parse_rubric(loaded.path.read_text(encoding="utf-8-sig"), loaded.path)
+    for index, gate in gates:
+        assert gate.labels is not None
+        line, column = nearest(positions, ("gates", index, "labels")) or (None, None)
+        try:
+            _, cases = load_pairs(labels_path(loaded, gate.labels))
+            _refuse_reference(loaded.rubric.grader(gate.grader), cases[0], loaded.path)
+        except UserInputError as exc:
+            raise RubricError(
+                f"gates[{index}].labels: {exc.render()}",
+                path=loaded.path,
+                line=line,
+                column=column,
+                hint="labels: is a preference-pairs file (OpenAI or TRL format), relative "
+                "to the rubric file",
+            ) from None
+
+
+async def judge_agreement_labels(loaded: Sequence[LoadedRubric], caller: Caller) -> RunAgreements:
+    """The labels of every ``judge_agreement`` gate, judged in the run that gates on them
+    (one judging per grader and file, shared by the gates that name it)."""
+    out: RunAgreements = {}
+    for rubric in loaded:
+        wanted = {(g.grader, g.labels) for g in rubric.rubric.gates if g.labels is not None}
+        found = out.setdefault(rubric.path, {})
+        for grader, labels in sorted(wanted):
+            assert labels is not None
+            rows, cases = load_pairs(labels_path(rubric, labels))
+            spec = rubric.rubric.grader(grader)
+            found[(grader, labels)] = _validation(
+                rows, await judge_pairs(spec, caller, rows, cases)
+            )
+    return out
 
 
 def _samples(row: Row) -> tuple[Sample, Sample]:

@@ -13,9 +13,10 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
@@ -29,12 +30,15 @@ from deltajudge.judging.loading import LoadedRubric
 from deltajudge.judging.rubric import GateTest
 from deltajudge.judging.rubric_names import PAIRED_METRICS
 from deltajudge.reporting.model import Figures, Report, RubricEntry
-from deltajudge.results import CaseResult, RubricRun, RunResults
+from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage
 from deltajudge.settings import ModelConfig, Settings
 
 if TYPE_CHECKING:
+    from deltajudge.gating.gates import Agreements
     from deltajudge.generation.batch_state import BatchOutcome
     from deltajudge.generation.cache import ResponseCache
+    from deltajudge.generation.caller import Caller
+    from deltajudge.judge_check import RunAgreements
     from deltajudge.results_file import ResultsWriter
     from deltajudge.shards import Shard
 
@@ -75,6 +79,10 @@ class Evaluation:
     #: ``--dj-shard K/N``: this run evaluates one shard; its gates are decided by
     #: ``deltajudge merge`` over all shards, and it never becomes the baseline.
     shard: Shard | None = None
+    #: What collection found that the report must say too (leaked evaluation prompts).
+    collection_notes: list[str] = field(default_factory=list)
+    #: ``judge_agreement`` gates: the judge against their labels, per rubric file.
+    agreements: RunAgreements = field(default_factory=dict)
 
     def add(self, loaded: LoadedRubric) -> None:
         self.rubrics[loaded.path] = loaded
@@ -100,6 +108,20 @@ class Evaluation:
             raise ConfigError(
                 exc.message, path=loaded.path, line=line, column=column, hint=exc.hint
             ) from None
+
+    def check_files(self, loaded: LoadedRubric) -> str | None:
+        """The files a rubric names besides its data set, checked at collection: the
+        labels of ``judge_agreement`` gates, and the training files. Returns the leakage
+        warning, kept for the report's notes (raises when the rubric or the run says
+        ``leakage: fail``)."""
+        from deltajudge.judge_check import check_agreement_gates
+        from deltajudge.judging.training_data import check_leakage
+
+        check_agreement_gates(loaded)
+        found = check_leakage(loaded, self.settings, self.rootdir)
+        if found is not None:
+            self.collection_notes.append(found)
+        return found
 
     def select(self, path: Path, case_ids: list[str]) -> None:
         self.selected[path] = case_ids
@@ -135,16 +157,18 @@ class Evaluation:
             )
             aliases |= loaded.rubric.aliases()
         writer = self._results_writer(runs, results_file) if results_file else None
+        warm = _WarmUp()
         try:
             models = resolve_models(self.settings, aliases, os.environ)
             finished = _written(writer, stop_when) if writer is not None else stop_when
-            self.results = asyncio.run(
-                execute(runs, models, self.settings, self.rootdir, progress, finished, announce)
+            self.results, self.agreements = asyncio.run(
+                self._execute(runs, models, progress, finished, announce, warm)
             )
         except DeltajudgeError as exc:
             self.failure = exc
             return
         finally:
+            warm.join()
             if writer is not None and self.results is None:
                 writer.close()  # results.jsonl.partial, no trailer: the run did not finish
         if self.results.batch is not None:  # batches submitted or pending: nothing to decide
@@ -152,7 +176,7 @@ class Evaluation:
                 writer.discard()  # the run finishes when its batches are collected
             return
         if writer is not None:
-            writer.finish(self.results)
+            writer.finish(self.results, self.agreements)
         evaluated = sum(len(run.cases) for run in self.results.rubrics)
         selected = sum(len(run.selected) for run in self.results.rubrics)
         if evaluated < selected and not self.results.interrupted:  # Ctrl-C: INCOMPLETE
@@ -166,20 +190,42 @@ class Evaluation:
         shard = (self.shard.index, self.shard.count) if self.shard else None
         return ResultsWriter(path, header_for(runs, self.rootdir, time.time(), shard), self.rootdir)
 
-    def conclude(self, results: RunResults) -> None:
+    def conclude(self, results: RunResults, agreements: RunAgreements | None = None) -> None:
         """Statistics, gates and the report from results made elsewhere (``deltajudge
         merge``): the same path a run takes after its engine finishes."""
         self.results = results
+        self.agreements = dict(agreements or {})
         for run in results.rubrics:
             self.rubrics[run.loaded.path] = run.loaded
             self.selected[run.loaded.path] = [c.id for c in run.selected]
         self.partial = any(len(run.selected) < len(run.loaded.cases) for run in results.rubrics)
         self._conclude()
 
-    @property
-    def gates_passed(self) -> bool:
-        """Every gate of every rubric passed (the baseline gate included)."""
-        return all(g.passed for o in self.outcomes.values() for g in o.gates.values())
+    async def _execute(
+        self,
+        runs: list[RubricRun],
+        models: dict[str, ModelConfig],
+        progress: Progress | None,
+        stop_when: StopWhen | None,
+        announce: Announce | None,
+        warm: _WarmUp,
+    ) -> tuple[RunResults, RunAgreements]:
+        """The cases, then the labelled pairs of ``judge_agreement`` gates (same models,
+        settings and cache; skipped when the run was interrupted or only submitted or
+        waited for batches, as nothing is decided then)."""
+        results = await execute(
+            runs, models, self.settings, self.rootdir, progress, stop_when, announce, warm
+        )
+        wanted = [r.loaded for r in runs if any(g.labels for g in r.loaded.rubric.gates)]
+        if not wanted or results.interrupted is not None or results.batch is not None:
+            return results, {}
+        from deltajudge.engine import open_caller
+        from deltajudge.judge_check import judge_agreement_labels
+
+        async with open_caller(models, self.settings, self.rootdir) as caller:
+            agreements = await judge_agreement_labels(wanted, caller)
+            _add_spend(results, caller)
+        return results, agreements
 
     def _conclude(self) -> None:
         from deltajudge.gating.case_check import case_verdict
@@ -192,7 +238,7 @@ class Evaluation:
         cache = self._figures_cache()
         try:
             for run in self.results.rubrics:
-                figures = _figures_for(run, cache)
+                figures = _figures_for(run, cache, self.agreements.get(run.loaded.path, {}))
                 gates = {g.name: g for g in figures.gates}
                 rubric = run.loaded.rubric
                 verdicts = {i: case_verdict(r, rubric) for i, r in run.cases.items()}
@@ -255,6 +301,7 @@ class Evaluation:
         notes = list(self.results.notes)  # endpoints that went down or throttled, said once
         if self.shard is not None:
             notes.insert(0, _shard_note(self.shard))
+        notes += self.collection_notes
         if self.results.interrupted is not None:
             notes.insert(0, self._incomplete_note())
         if any(self.results.models[j].provider == "local" for j in judges):
@@ -328,7 +375,8 @@ class Evaluation:
         except ImportError:  # renderers land separately; report.json is the contract
             return paths
         paths.append(write_html(self.report, directory / "report.html"))
-        paths.append(write_markdown(self.report, directory / "summary.md"))
+        url = self.settings.report_url
+        paths.append(write_markdown(self.report, directory / "summary.md", report_url=url))
         return paths
 
 
@@ -352,18 +400,66 @@ def _written(writer: ResultsWriter, stop_when: StopWhen | None) -> StopWhen:
 def merge_shards(folders: list[Path], settings: Settings, rootdir: Path) -> Evaluation:
     """``deltajudge merge``: the shards' results as one run, concluded as a run is."""
     from deltajudge.results_file import load_results
-    from deltajudge.shards import merged_results
+    from deltajudge.shards import merged_agreements, merged_results
 
-    results = merged_results([load_results(f) for f in folders], rootdir)
+    files = [load_results(f) for f in folders]
+    results = merged_results(files, rootdir)
     evaluation = Evaluation(settings=settings, rootdir=rootdir)
-    evaluation.conclude(results)
+    evaluation.conclude(results, merged_agreements(files, rootdir))
     return evaluation
 
 
-def _figures_for(run: RubricRun, cache: ResponseCache | None) -> Figures:
+class _WarmUp:
+    """Imports what the conclusion needs (scipy is ~1 s of it) on a thread while the run
+    waits for its endpoints, so a run that makes calls does not pay for it afterwards.
+    Started only when some call is needed: a rerun the cache answers replays its figures
+    and never imports scipy at all."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+
+    def __call__(self) -> None:
+        self._thread = threading.Thread(target=self._load, name="deltajudge-warm-up")
+        self._thread.start()
+
+    @staticmethod
+    def _load() -> None:
+        import deltajudge.gating.gates
+        import deltajudge.reporting.build
+        import deltajudge.reporting.html
+        import deltajudge.reporting.markdown
+        import deltajudge.stats.rubric  # noqa: F401
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+
+def _add_spend(results: RunResults, caller: Caller) -> None:
+    """The labelled pairs' calls count in the run's calls, tokens and cost like the cases'."""
+    results.calls += caller.calls
+    results.cache_hits += caller.cache_hits
+    for alias in caller.models:
+        spent = caller.tokens.spent.get(alias, [0, 0, 0])
+        cached = caller.tokens.cached.get(alias, [0, 0, 0])
+        if not (spent[2] or cached[2]):
+            continue
+        usage = results.tokens.setdefault(alias, TokenUsage())
+        usage.prompt_tokens += spent[0]
+        usage.completion_tokens += spent[1]
+        usage.calls += spent[2]
+        usage.cached_calls += cached[2]
+        cost = caller.cost_usd(alias)
+        if usage.cost_usd is not None and cost is not None:
+            usage.cost_usd = round(usage.cost_usd + cost, 6)
+
+
+def _figures_for(
+    run: RubricRun, cache: ResponseCache | None, agreements: Agreements | None = None
+) -> Figures:
     """The rubric's statistics and gates: replayed when an earlier run scored exactly the
     same, else computed. Importing scipy and bootstrapping is most of a cached rerun's time."""
-    key = _figures_key(run)
+    key = _figures_key(run, agreements)
     found = cache.get_figures(key) if cache is not None else None
     if found is not None:
         return Figures.model_validate_json(found)
@@ -373,7 +469,7 @@ def _figures_for(run: RubricRun, cache: ResponseCache | None) -> Figures:
     from deltajudge.stats.rubric import analyze
 
     stats = analyze(run)
-    computed = figures(stats, decide(run.loaded.rubric, stats))
+    computed = figures(stats, decide(run.loaded.rubric, stats, agreements or {}))
     if cache is not None:
         cache.put_figures(key, computed.model_dump_json())
     return computed
@@ -391,7 +487,7 @@ def _figures_code_hash() -> str:
     return digest.hexdigest()
 
 
-def _figures_key(run: RubricRun) -> str:
+def _figures_key(run: RubricRun, agreements: Agreements | None = None) -> str:
     """Everything the statistics and gates read, and nothing else: the rubric file, the
     version that computes them, and per case each answer's length and each grade."""
     rubric = run.loaded.rubric
@@ -419,6 +515,7 @@ def _figures_key(run: RubricRun) -> str:
         "rubric": hashlib.sha256(run.loaded.path.read_bytes()).hexdigest(),
         "cases": cases,
         "noise": [run.noise_grader, noise],
+        "agreements": sorted([list(k), asdict(v)] for k, v in (agreements or {}).items()),
     }
     canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -18,7 +18,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -29,6 +29,10 @@ from deltajudge.judging.types import Grade, Sample
 from deltajudge.redaction import needs_redaction_among, redact, secrets
 from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage
 from deltajudge.settings import ModelConfig
+from deltajudge.stats.agreement import Agreement, JudgeValidation
+
+#: ``judge_agreement`` gates' results per rubric file (`deltajudge.judge_check.RunAgreements`).
+Agreements = Mapping[Path, Mapping[tuple[str, str], JudgeValidation]]
 
 #: Bump when a reader of an older file would misread a newer one.
 FORMAT_VERSION = 1
@@ -78,6 +82,8 @@ class Trailer:
     noise: dict[str, tuple[str | None, dict[tuple[str, str], list[float]]]] = field(
         default_factory=dict
     )
+    #: per rubric path: each ``judge_agreement`` gate's validation on its labelled pairs
+    agreements: dict[str, dict[tuple[str, str], JudgeValidation]] = field(default_factory=dict)
 
 
 @dataclass
@@ -181,7 +187,18 @@ def trailer_dict(trailer: Trailer) -> dict[str, Any]:
             path: {"grader": grader, "scores": [[c, a, s] for (c, a), s in scores.items()]}
             for path, (grader, scores) in trailer.noise.items()
         },
+        "agreements": {
+            path: [[k[0], k[1], dataclasses.asdict(v)] for k, v in by_key.items()]
+            for path, by_key in trailer.agreements.items()
+        },
     }
+
+
+def _validation(data: dict[str, Any]) -> JudgeValidation:
+    parts = ("judge", "length", "judge_when_preferred_shorter")
+    return JudgeValidation(
+        **{**data, **{p: Agreement(**data[p]) for p in parts}, "reasons": list(data["reasons"])}
+    )
 
 
 def trailer_from(data: dict[str, Any]) -> Trailer:
@@ -197,6 +214,10 @@ def trailer_from(data: dict[str, Any]) -> Trailer:
         noise={
             path: (n["grader"], {(c, a): list(s) for c, a, s in n["scores"]})
             for path, n in data["noise"].items()
+        },
+        agreements={
+            path: {(k0, k1): _validation(v) for k0, k1, v in rows}
+            for path, rows in data.get("agreements", {}).items()
         },
     )
 
@@ -257,7 +278,7 @@ class ResultsWriter:
         line = CaseLine(key, sha, result.case.id, dict(result.samples), dict(result.grades))
         self._write(case_dict(line))
 
-    def finish(self, results: RunResults) -> None:
+    def finish(self, results: RunResults, agreements: Agreements | None = None) -> None:
         noise: dict[str, tuple[str | None, dict[tuple[str, str], list[float]]]] = {
             rubric_key(run.loaded.path, self._rootdir): (run.noise_grader, dict(run.noise))
             for run in results.rubrics
@@ -273,6 +294,10 @@ class ResultsWriter:
             interrupted=results.interrupted,
             exit_code=results.exit_code,
             noise=noise,
+            agreements={
+                rubric_key(path, self._rootdir): dict(by_key)
+                for path, by_key in (agreements or {}).items()
+            },
         )
         self._write(trailer_dict(trailer))
         self.close()
@@ -379,12 +404,14 @@ def load_results(path: Path) -> ResultsFile:
     return ResultsFile(path, header, cases, trailer)
 
 
-def write_results(path: Path, results: RunResults, rootdir: Path) -> Path:
+def write_results(
+    path: Path, results: RunResults, rootdir: Path, agreements: Agreements | None = None
+) -> Path:
     """The whole file at once, for results merged from shards (an xdist run's folder)."""
     header = header_for(results.rubrics, rootdir, results.started_at, None)
     writer = ResultsWriter(path, header, rootdir)
     for run in results.rubrics:
         for result in run.cases.values():
             writer.case(run, result)
-    writer.finish(results)
+    writer.finish(results, agreements)
     return path

@@ -55,6 +55,21 @@ class PriceConfig(_Strict):
     output: float = Field(ge=0)
 
 
+class JobFacts(_Strict):
+    """The fine-tuning job behind a ``model: ftjob:...`` alias, as the provider reports it.
+
+    Filled in when the alias resolves (`deltajudge.generation.ftjob`), never read from a
+    config file, and written to the report's model entry beside the scores."""
+
+    job_id: str
+    base_model: str
+    method: str
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    trained_tokens: int | None = None
+    #: ``ftjob:<job>@<step>``: the checkpoint's step (None: the job's final model).
+    step: int | None = None
+
+
 class ModelConfig(_Strict):
     """One named model alias, as `[tool.deltajudge.models.<alias>]` spells it."""
 
@@ -84,6 +99,18 @@ class ModelConfig(_Strict):
     price: PriceConfig | None = None
     #: `provider: recorded`: the recording (``deltajudge record``) that answers for it.
     path: str | None = None
+    #: Set by resolution, never by a config file: see `JobFacts`.
+    job: JobFacts | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _job_is_resolved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "job" in data:
+            raise ValueError(
+                "job: filled in from model = 'ftjob:<job id>' when the alias resolves; "
+                "name the job in `model` instead"
+            )
+        return data
 
     @model_validator(mode="before")
     @classmethod
@@ -101,6 +128,8 @@ class Settings(_Strict):
 
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     report_dir: str = DEFAULT_REPORT_DIR
+    #: Where readers find report.html (a URL, or a CI artifact's name): summary.md links it.
+    report_url: str | None = None
     cache_dir: str = DEFAULT_CACHE_DIR
     cache: bool = True
     offline: bool = False
@@ -125,6 +154,11 @@ class Settings(_Strict):
     #: Accept a baseline even from a partial run (``-k``, deselection, ``--dj-limit``).
     force_baseline: bool = False
     baseline_tolerance: float = Field(default=0.1, ge=0)
+    #: Fine-tuning files every rubric's prompts are checked against (``--dj-training-file``).
+    training_files: list[str] = Field(default_factory=list)
+    #: ``fail`` makes a leaked evaluation prompt a collection error for every rubric;
+    #: None leaves it to each rubric's ``leakage:`` (default ``warn``).
+    leakage: Literal["warn", "fail"] | None = None
     #: ``--dj-batch``: send uncached requests to the Batch API (``submit``), or fill the
     #: cache from finished batches (``collect``); see `deltajudge.generation.batch`.
     batch: Literal["submit", "collect"] | None = None

@@ -20,6 +20,7 @@ from deltajudge.judging.loading import LoadedRubric, load_rubric
 from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage
 from deltajudge.results_file import ResultsFile, file_sha256
 from deltajudge.settings import ModelConfig
+from deltajudge.stats.agreement import JudgeValidation
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,20 @@ def merged_results(
     )
 
 
+def merged_agreements(
+    files: list[ResultsFile], rootdir: Path
+) -> dict[Path, dict[tuple[str, str], JudgeValidation]]:
+    """The ``judge_agreement`` gates' validations: every shard judged the same labelled
+    pairs (they are not sharded), so the first shard's are the run's."""
+    first = min(files, key=lambda f: f.header.shard or (0, 0))
+    found = first.trailer.agreements if first.trailer is not None else {}
+    return {_rubric_path(key, rootdir): dict(by_key) for key, by_key in found.items()}
+
+
+def _rubric_path(key: str, rootdir: Path) -> Path:
+    return Path(key) if Path(key).is_absolute() else rootdir / key
+
+
 def _merged_notes(files: list[ResultsFile]) -> list[str]:
     """A note every shard made is said once; one only some shards made (each shard's cost
     estimate, an endpoint that throttled one machine) says which shard it is from."""
@@ -169,7 +184,7 @@ def _merged_run(
     count: int,
     known: Mapping[Path, LoadedRubric],
 ) -> RubricRun:
-    path = Path(key) if Path(key).is_absolute() else rootdir / key
+    path = _rubric_path(key, rootdir)
     header = next(r for r in files[0].header.rubrics if r.path == key)
     if not path.is_file():
         raise ConfigError(

@@ -102,7 +102,9 @@ def _assignment(text: str) -> tuple[str, str]:
     return alias, model
 
 
-def rubric_yaml(rubric: dict[str, Any], notes: list[str]) -> str:
+def rubric_yaml(
+    rubric: dict[str, Any], notes: list[str], origin: str = "`deltajudge import openai-evals`"
+) -> str:
     """The rubric as people write it: multi-line prompts as ``|`` blocks, notes on top."""
     import yaml
 
@@ -114,7 +116,7 @@ def rubric_yaml(rubric: dict[str, Any], notes: list[str]) -> str:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
     Dumper.add_representer(str, block)
-    header = ["# Imported from an OpenAI Evals definition by `deltajudge import openai-evals`."]
+    header = [f"# Imported from an OpenAI Evals definition by {origin}."]
     if notes:
         header.append("# Not reproduced exactly:")
         header += [f"#  - {note}" for note in notes]

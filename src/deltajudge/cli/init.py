@@ -1,9 +1,12 @@
 """``deltajudge init``: a working suite in the current project from a few flags.
 
-Writes ``deltajudge.toml`` (the three model aliases), ``rubrics/<name>.yaml`` (a 0–4
+Writes ``deltajudge.toml`` (the model aliases), ``rubrics/<name>.yaml`` (a 0–4
 ``score_model`` judge with CI gates) and, unless ``--data`` names the user's own set, a
 small example data set; then prints the two commands that run it and gate CI with it.
-It never overwrites a file unless told to (``--force``).
+With ``--from-grader FILE`` (or ``-`` for a paste on stdin) the rubric's graders are an
+OpenAI grader or ``testing_criteria`` JSON (or the notebook's Python dict), read by the
+same importer as ``deltajudge import openai-evals``: a team whose hosted eval is gone
+pastes what it kept. It never overwrites a file unless told to (``--force``).
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 from deltajudge.constants import DEFAULT_NOT_WORSE_MARGIN
 from deltajudge.errors import ConfigError
@@ -42,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--base-url", help="an OpenAI-compatible endpoint for all three (then no key needed)")
     add("--system", help="system prompt for the baseline and the candidate")
     add("--criteria", default="helpful, correct, and polite", help="what the judge looks for")
+    add(
+        "--from-grader",
+        metavar="FILE|-",
+        help="an OpenAI grader / testing_criteria JSON (or Python dict) as the rubric's "
+        "graders; - reads a paste from stdin",
+    )
     add("--data", type=Path, help="your JSONL data set (default: write 5 example prompts)")
     add("--dir", type=Path, default=Path("."), help="project folder (default: here)")
     add("--force", action="store_true", help="overwrite files that already exist")
@@ -53,18 +64,28 @@ def init_project(ns: argparse.Namespace) -> int:
     data = ns.data if ns.data is not None else root / "data" / f"{ns.name}.jsonl"
     written = [config, rubric] + ([] if ns.data is not None else [data])
     _check_inputs(ns, written)
-    models = {"base": ns.baseline_model, "candidate": ns.candidate_model, "judge": ns.judge_model}
-    texts = {
-        config: _render(
-            "deltajudge.toml.j2", models=models, base_url=ns.base_url, system=ns.system
-        ),
-        rubric: _render(
+    tested = {"base": ns.baseline_model, "candidate": ns.candidate_model}
+    dataset = os.path.relpath(data.resolve(), rubric.parent.resolve())
+    if ns.from_grader is not None:
+        rubric_text, judges = _grader_rubric(ns, dataset)
+    else:
+        judges = {"judge": ns.judge_model}
+        rubric_text = _render(
             "rubric.yaml.j2",
             name=ns.name,
-            dataset=os.path.relpath(data.resolve(), rubric.parent.resolve()),
+            dataset=dataset,
             criteria=ns.criteria,
             margin=f"{DEFAULT_NOT_WORSE_MARGIN * (SCALE[1] - SCALE[0]):g}",
+        )
+    texts = {
+        config: _render(
+            "deltajudge.toml.j2",
+            models={**tested, **judges},
+            tested=list(tested),
+            base_url=ns.base_url,
+            system=ns.system,
         ),
+        rubric: rubric_text,
     }
     if ns.data is None:
         texts[data] = "".join(json.dumps({"input": p}) + "\n" for p in EXAMPLE_PROMPTS)
@@ -74,6 +95,57 @@ def init_project(ns: argparse.Namespace) -> int:
         print(f"wrote {path}")
     print(_next_steps(ns, data))
     return 0
+
+
+def _grader_rubric(ns: argparse.Namespace, dataset: str) -> tuple[str, dict[str, str]]:
+    """The rubric file for a pasted grader, and the judge aliases it needs (alias -> id).
+
+    Gates: for a grader with a numeric ``range``, the same non-inferiority gate as the
+    flag-made rubric (margin in that grader's points); otherwise the default gates apply
+    (not worse, no errors), as for any rubric without ``gates:``."""
+    from deltajudge.cli.evals_io import rubric_yaml
+    from deltajudge.judging.evals_import import import_eval
+
+    definition = _read_grader(ns.from_grader)
+    imported = import_eval(
+        definition, dataset=dataset, models=["base", "candidate"], fallback_name=ns.name
+    )
+    body: dict[str, Any] = {"name": ns.name}
+    if definition.get("name"):
+        body["description"] = f"imported from {definition['name']}"
+    body |= {k: v for k, v in imported.rubric.items() if k != "name"}
+    scored = [(g["name"], scale) for g in body["graders"] if (scale := _scale(g)) is not None]
+    if scored:
+        grader, (low, high) = scored[0]
+        margin = round(DEFAULT_NOT_WORSE_MARGIN * (high - low), 6)
+        body["gates"] = [
+            {"name": "not worse", "test": "noninferior", "grader": grader, "margin": margin},
+            {"name": "no errors", "metric": "errors", "grader": grader, "max": 0},
+        ]
+    text = rubric_yaml(body, imported.notes, origin="`deltajudge init --from-grader`")
+    for note in imported.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return text, imported.aliases
+
+
+def _scale(grader: dict[str, Any]) -> tuple[float, float] | None:
+    value = grader.get("range")
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int | float) for v in value)
+    ):
+        return float(value[0]), float(value[1])
+    return None
+
+
+def _read_grader(source: str) -> dict[str, Any]:
+    """The definition from a file, or from stdin for ``-`` (errors then name ``<stdin>``)."""
+    from deltajudge.judging.evals_source import parse_definition, read_definition
+
+    if source != "-":
+        return read_definition(Path(source))
+    return parse_definition(sys.stdin.read(), "<stdin>")
 
 
 def _check_inputs(ns: argparse.Namespace, written: list[Path]) -> None:

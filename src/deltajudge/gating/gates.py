@@ -10,14 +10,16 @@ with the same strict rules as the verdict (`deltajudge.gating.verdict`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
+from deltajudge.gating.checkpoints import checkpoint_sweep, family_verdicts
 from deltajudge.gating.names import gate_name, gate_targets
-from deltajudge.gating.outcome import GateResult, Verdict
+from deltajudge.gating.outcome import CheckpointSweep, GateResult, Verdict
 from deltajudge.gating.verdict import ALPHA, MIN_NONTIED, usable, verdicts
 from deltajudge.judging.rubric import GateSpec, Rubric
 from deltajudge.judging.rubric_names import PAIRED_METRICS
+from deltajudge.stats.agreement import JudgeValidation
 from deltajudge.stats.paired import PairedComparison
 from deltajudge.stats.rubric import Comparison, RubricStats
 from deltajudge.stats.wilcoxon import shifted_signed_rank
@@ -30,13 +32,18 @@ class Decisions:
 
     verdicts: list[Verdict]
     gates: list[GateResult]
+    checkpoints: CheckpointSweep | None = None
 
 
-def decide(rubric: Rubric, stats: RubricStats) -> Decisions:
-    """The verdicts, then the gates that read them."""
-    correction = None if rubric.correction == "none" else rubric.correction
-    found = verdicts([c.paired for c in stats.comparisons], correction)
-    return Decisions(verdicts=found, gates=evaluate_gates(rubric, stats, found))
+#: A judge's agreement with labelled pairs, keyed by (grader, labels file as written).
+Agreements = Mapping[tuple[str, str], JudgeValidation]
+
+
+def decide(rubric: Rubric, stats: RubricStats, agreements: Agreements | None = None) -> Decisions:
+    """The verdicts, then the gates that read them, then the checkpoint pick."""
+    found = family_verdicts(rubric, stats.comparisons)
+    gates = evaluate_gates(rubric, stats, found, agreements)
+    return Decisions(found, gates, checkpoint_sweep(rubric, stats, found))
 
 
 def _comparison(
@@ -86,7 +93,10 @@ def metric_value(spec: GateSpec, model: str, stats: RubricStats) -> tuple[float 
 
 
 def evaluate_gates(
-    rubric: Rubric, stats: RubricStats, found: list[Verdict] | None = None
+    rubric: Rubric,
+    stats: RubricStats,
+    found: list[Verdict] | None = None,
+    agreements: Agreements | None = None,
 ) -> list[GateResult]:
     """Every gate of the rubric, for every model it targets."""
     if found is None:
@@ -95,7 +105,9 @@ def evaluate_gates(
     for spec in rubric.gates:
         targets = gate_targets(spec, rubric)
         for model in targets:
-            if spec.test is not None:
+            if spec.metric == "judge_agreement":
+                value, passed, reason = _agreement(spec, agreements or {})
+            elif spec.test is not None:
                 value, passed, reason = _test(spec, _comparison(stats, found, model, spec.grader))
             else:
                 value, why = metric_value(spec, model, stats)
@@ -116,7 +128,44 @@ def evaluate_gates(
                     margin=spec.margin,
                 )
             )
-    return results
+    return _unproven_judges(results)
+
+
+def _agreement(spec: GateSpec, agreements: Agreements) -> tuple[float | None, bool, str]:
+    """Passes when the judge's agreement with the labels is within the bounds and the
+    judge is not flagged: it beats chance and "pick the longer answer" significantly,
+    on pairs that include some whose preferred answer is the shorter one."""
+    assert spec.labels is not None
+    found = agreements.get((spec.grader, spec.labels))
+    if found is None:
+        return None, False, f"cannot be computed: {spec.labels} was not judged in this run"
+    judge = found.judge
+    passed, reason = judge_bounds(spec, judge.rate, f"no pair of {spec.labels} was decided")
+    if judge.rate is not None and judge.ci_low is not None and judge.ci_high is not None:
+        reason += (
+            f"; {judge.agree} of {judge.decided} decided pairs agree "
+            f"(95% Wilson CI [{judge.ci_low:.2f}, {judge.ci_high:.2f}], {judge.ties} ties, "
+            f"{found.errors} not judged)"
+        )
+    if found.flagged:
+        reason += "; flagged: the judge " + "; ".join(found.reasons)
+    return judge.rate, passed and not found.flagged, reason
+
+
+def _unproven_judges(results: list[GateResult]) -> list[GateResult]:
+    """A failed ``judge_agreement`` gate means its grader's scores are not evidence: every
+    other gate on that grader fails too, saying why."""
+    unproven = {g.grader: g.name for g in results if g.metric == "judge_agreement" and not g.passed}
+    return [
+        replace(
+            g,
+            passed=False,
+            reason=f"not counted: the judge failed {unproven[g.grader]} ({g.reason})",
+        )
+        if g.grader in unproven and g.metric != "judge_agreement"
+        else g
+        for g in results
+    ]
 
 
 def judge_bounds(spec: GateSpec, value: float | None, why: str) -> tuple[bool, str]:

@@ -10,6 +10,10 @@ BASELINE_GATE = "baseline"
 
 def gate_targets(spec: GateSpec, rubric: Rubric) -> list[str]:
     """The models a gate checks: the one it names, else every candidate (else the baseline)."""
+    if spec.metric == "judge_agreement":  # the judge is gated, not a model under test
+        grader = next((g for g in rubric.graders if g.name == spec.grader), None)
+        judge = getattr(grader, "model", None)
+        return [judge if isinstance(judge, str) else spec.grader]
     named = spec.candidate or spec.model
     if named is not None:
         return [named]

@@ -56,3 +56,40 @@ class CaseVerdict:
 
     passed: bool
     problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CheckpointRow:
+    """One checkpoint of a ``compare: checkpoints`` sweep, in training order."""
+
+    alias: str
+    #: mean score on the sweep's grader (None: no scored case)
+    mean: float | None
+    n: int
+    #: against the base model, as the comparison's verdict says
+    vs_base: Verdict | None
+    #: this checkpoint minus the final one, Holm-corrected across the earlier checkpoints
+    #: (None for the final itself)
+    vs_final: Verdict | None
+    #: not significantly worse than the final: it may be chosen as the best
+    eligible: bool
+
+
+@dataclass(frozen=True)
+class CheckpointSweep:
+    """``compare: checkpoints``: "did I over-train?", decided once.
+
+    ``best`` is the checkpoint with the highest mean on ``grader`` among those not
+    significantly worse than the final one (paired test against the final on the same
+    cases, Holm-corrected across the checkpoints); a tie goes to the earlier checkpoint.
+    ``overtrained`` is true when some earlier checkpoint is significantly *better* than
+    the final one.
+    """
+
+    grader: str
+    base: str
+    final: str
+    best: str | None
+    overtrained: bool
+    reason: str
+    checkpoints: list[CheckpointRow] = field(default_factory=list)

@@ -4,7 +4,8 @@ A suite names the job it is waiting for instead of pasting a model id that does 
 exist yet; at collection the alias becomes the job's ``fine_tuned_model`` (or the model
 id of the checkpoint at that step), so a checkpoint is evaluated like any other model.
 The alias's label carries what the job was (base model, method, hyperparameters,
-trained tokens, job id), so the report says which training produced the numbers.
+trained tokens, job id), and so does its `JobFacts` (the report's ``models.<alias>.job``),
+so the report says which training produced the numbers, in words and as fields.
 A job that has not succeeded, or a step with no checkpoint, fails collection naming the
 alias, before any model is called.
 """
@@ -17,13 +18,13 @@ import openai
 
 from deltajudge.errors import ConfigError
 from deltajudge.generation import finetune as ft
-from deltajudge.settings import ModelConfig
+from deltajudge.settings import JobFacts, ModelConfig
 
 PREFIX = "ftjob:"
 
 #: Ended jobs do not change: one look-up per (endpoint, reference) per process, since
 #: collection resolves each rubric's aliases and the run resolves them again.
-_resolved: dict[tuple[str, str | None, str], tuple[str, str]] = {}
+_resolved: dict[tuple[str, str | None, str], tuple[str, JobFacts]] = {}
 
 
 def is_job_reference(model: str) -> bool:
@@ -36,10 +37,11 @@ def resolve_job_model(alias: str, config: ModelConfig, environ: Mapping[str, str
     if key not in _resolved:
         _resolved[key] = _look_up(alias, config, environ)
     model, facts = _resolved[key]
-    return config.model_copy(update={"model": model, "label": config.label or facts})
+    label = config.label or _label(facts)
+    return config.model_copy(update={"model": model, "label": label, "job": facts})
 
 
-def _look_up(alias: str, config: ModelConfig, environ: Mapping[str, str]) -> tuple[str, str]:
+def _look_up(alias: str, config: ModelConfig, environ: Mapping[str, str]) -> tuple[str, JobFacts]:
     reference = config.model[len(PREFIX) :]
     job_id, _, step_text = reference.partition("@")
     where = f"models.{alias}.model"
@@ -81,12 +83,23 @@ def _checkpoint(client: openai.OpenAI, job: ft.Job, step: int, where: str) -> st
     raise ConfigError(f"{where}: job {job.id} has no checkpoint at step {step} (steps: {steps})")
 
 
-def _facts(job: ft.Job, step: int | None) -> str:
-    hyper = " ".join(f"{k}={v}" for k, v in sorted(job.hyperparameters.items()))
-    parts = [f"{job.method or 'supervised'} on {job.model}"]
+def _facts(job: ft.Job, step: int | None) -> JobFacts:
+    return JobFacts(
+        job_id=job.id,
+        base_model=job.model,
+        method=job.method or "supervised",
+        hyperparameters=dict(job.hyperparameters),
+        trained_tokens=job.trained_tokens,
+        step=step,
+    )
+
+
+def _label(facts: JobFacts) -> str:
+    hyper = " ".join(f"{k}={v}" for k, v in sorted(facts.hyperparameters.items()))
+    parts = [f"{facts.method} on {facts.base_model}"]
     if hyper:
         parts.append(hyper)
-    if job.trained_tokens:
-        parts.append(f"{job.trained_tokens} trained tokens")
-    at = f"@{step}" if step is not None else ""
-    return f"fine-tune {job.id}{at}: {', '.join(parts)}"
+    if facts.trained_tokens:
+        parts.append(f"{facts.trained_tokens} trained tokens")
+    at = f"@{facts.step}" if facts.step is not None else ""
+    return f"fine-tune {facts.job_id}{at}: {', '.join(parts)}"

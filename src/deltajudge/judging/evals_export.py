@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 from jinja2 import meta
 
+from deltajudge.judging.contracts import OutputContract
 from deltajudge.judging.evals_import import alias_for
 from deltajudge.judging.evals_source import EvalsFormatError
 from deltajudge.judging.rubric import (
@@ -50,6 +51,7 @@ class _Exporter:
     def criterion(self, spec: GraderSpec, where: str) -> dict[str, Any]:
         out: dict[str, Any] = {"type": spec.type, "name": spec.name}
         self.check_names(spec, where)
+        self.check_deltajudge_only(spec, where)
         if isinstance(spec, ScoreModelGrader):
             out |= self._judge(spec) | {"range": list(spec.range)}
             if spec.pass_threshold is not None:
@@ -125,6 +127,24 @@ class _Exporter:
                 '    return result["score"] if isinstance(result, dict) else result\n'
             )
         return source
+
+    def check_deltajudge_only(self, spec: GraderSpec, where: str) -> None:
+        """``when:`` routing and ``output:`` contracts have no field in OpenAI's graders:
+        dropping them silently would export a grader that judges other rows, or reads
+        its verdict another way, than the rubric's."""
+        if spec.when is not None:
+            self.notes.append(
+                f"{where}: when: {spec.when} is deltajudge's routing and is not exported; "
+                "OpenAI runs every testing criterion on every item, so this grader will "
+                "judge all rows"
+            )
+        output = getattr(spec, "output", None)
+        if isinstance(output, OutputContract) and output != OutputContract():
+            self.notes.append(
+                f"{where}: output: {output.label()} (how deltajudge reads the verdict) is not "
+                "exported; OpenAI reads its own structured output, and the messages go as "
+                "written"
+            )
 
     def check_names(self, spec: GraderSpec, where: str) -> None:
         """OpenAI templates see only ``item`` and ``sample``; ours also ``prompt`` & co."""

@@ -34,8 +34,12 @@ def read_definition(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise EvalsFormatError("file not found", path=path) from None
-    value = _parse(text, path)
-    return _as_eval(value, path)
+    return parse_definition(text, path)
+
+
+def parse_definition(text: str, path: Path | str) -> dict[str, Any]:
+    """`read_definition` for text already read (pasted on stdin: ``path`` is ``<stdin>``)."""
+    return _as_eval(_parse(text, Path(path)), Path(path))
 
 
 def _parse(text: str, path: Path) -> Any:
@@ -45,15 +49,32 @@ def _parse(text: str, path: Path) -> Any:
         try:
             tree = ast.parse(text)
         except SyntaxError as exc:
-            raise EvalsFormatError(
-                f"neither JSON ({json_error.msg}, line {json_error.lineno}) nor a Python "
-                f"literal ({exc.msg})",
-                path=path,
-                line=exc.lineno,
-                hint="save the definition with json.dump, or paste the dict as it was in "
-                "the notebook",
-            ) from None
+            raise _unreadable(text, path, json_error, exc) from None
     return _from_python(tree, path)
+
+
+def _unreadable(
+    text: str, path: Path, json_error: json.JSONDecodeError, exc: SyntaxError
+) -> EvalsFormatError:
+    """Neither JSON nor Python: text that opens like JSON is located where JSON broke
+    (``line:col``), anything else where Python did."""
+    hint = "save the definition with json.dump, or paste the dict as it was in the notebook"
+    if text.lstrip()[:1] in ("{", "["):
+        return EvalsFormatError(
+            f"invalid JSON: {json_error.msg} (nor a Python literal: {exc.msg}, line {exc.lineno})",
+            path=path,
+            line=json_error.lineno,
+            column=json_error.colno,
+            hint=hint,
+        )
+    return EvalsFormatError(
+        f"neither JSON ({json_error.msg}, line {json_error.lineno}) nor a Python "
+        f"literal ({exc.msg})",
+        path=path,
+        line=exc.lineno,
+        column=exc.offset,
+        hint=hint,
+    )
 
 
 def _from_python(tree: ast.Module, path: Path) -> Any:

@@ -306,6 +306,7 @@ GateMetric = Literal[
     "mean",
     "regressions",
     "errors",
+    "judge_agreement",
 ]
 
 #: Named gates on a comparison's verdict (`deltajudge.gating.verdict`): superiority, no
@@ -329,10 +330,23 @@ class GateSpec(_Strict):
     max: float | None = None
     above: float | None = None
     below: float | None = None
+    #: ``judge_agreement`` only: labelled preference pairs (relative to the rubric file)
+    #: the grader's judge must agree with (`deltajudge.judge_check`).
+    labels: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _check_bounds(self) -> GateSpec:
         bounds = [b for b in (self.min, self.max, self.above, self.below) if b is not None]
+        if (self.metric == "judge_agreement") != (self.labels is not None):
+            raise ValueError(
+                "labels: a judge_agreement gate needs `labels` (a preference-pairs file) "
+                "and only a judge_agreement gate takes it"
+            )
+        if self.metric == "judge_agreement" and (self.model or self.candidate):
+            raise ValueError(
+                "model: a judge_agreement gate checks the grader's judge, not a model under "
+                "test: drop `model`/`candidate`"
+            )
         if (self.metric is None) == (self.test is None):
             raise ValueError("a gate needs either `metric` (with bounds) or `test`, not both")
         if self.test is not None:
@@ -381,7 +395,9 @@ class Rubric(_Strict):
     case_check: CaseCheck | None = None
     noise_check: NoiseCheck | None = None
     #: ``all`` also compares every pair of candidates, not only each against the baseline.
-    compare: Literal["baseline", "all"] = "baseline"
+    #: ``checkpoints``: ``models`` is the base then a job's checkpoints in training order,
+    #: the final one last; each is also compared with the final (`gating.checkpoints`).
+    compare: Literal["baseline", "all", "checkpoints"] = "baseline"
     #: How far a mean may fall below the accepted baseline report; ``auto`` uses the
     #: judge noise measured by ``noise_check`` (its minimum detectable delta).
     baseline_tolerance: float | Literal["auto"] | None = None
@@ -391,6 +407,11 @@ class Rubric(_Strict):
     regression_threshold: Annotated[float, Field(ge=0)] | Literal["step", "noise"] | None = None
     #: ``holm`` adjusts the verdicts' p-values across this rubric's comparisons.
     correction: Literal["none", "holm"] = "none"
+    #: The fine-tuning file(s) the candidates were trained on (relative to the rubric):
+    #: evaluation prompts found in them are listed at collection (`cases.leakage`).
+    training_file: Annotated[list[str], Field(min_length=1)] | str | None = None
+    #: ``warn`` (default): a leaked prompt is a warning; ``fail``: collection fails.
+    leakage: Literal["warn", "fail"] = "warn"
     _default_gates: bool = PrivateAttr(default=False)
 
     @model_validator(mode="after")
@@ -404,6 +425,8 @@ class Rubric(_Strict):
             raise ValueError("baseline_tolerance: auto needs a noise_check to derive it from")
         if self.regression_threshold == "noise" and self.noise_check is None:
             raise ValueError("regression_threshold: noise needs a noise_check to measure it")
+        if self.compare == "checkpoints":
+            self._check_checkpoints()
         if "gates" not in self.model_fields_set:
             from deltajudge.judging.default_gates import default_gates
 
@@ -413,6 +436,42 @@ class Rubric(_Strict):
             defaulted._default_gates = True
             return defaulted
         return self
+
+    def _check_checkpoints(self) -> None:
+        if len(self.models) < 3:
+            raise ValueError(
+                "compare: checkpoints needs the base model and at least 2 checkpoints in "
+                f"models (base first, the final checkpoint last; got {self.models})"
+            )
+        if self.primary_grader is None:
+            raise ValueError(
+                "compare: checkpoints ranks checkpoints by their mean score, and a pairwise "
+                "grader gives none: add a score grader (the first one is the primary)"
+            )
+
+    @property
+    def effective_correction(self) -> Literal["none", "holm"]:
+        """``correction`` as the verdicts use it: a checkpoint sweep compares many
+        checkpoints with one base, so it is Holm-corrected unless the file says
+        ``correction: none``."""
+        if self.compare == "checkpoints" and "correction" not in self.model_fields_set:
+            return "holm"
+        return self.correction
+
+    @property
+    def primary_grader(self) -> str | None:
+        """The grader checkpoints are ranked by: the first one that scores a model alone."""
+        return next((g.name for g in self.graders if g.type != "pairwise"), None)
+
+    @property
+    def final_checkpoint(self) -> str | None:
+        return self.models[-1] if self.compare == "checkpoints" else None
+
+    @property
+    def training_files(self) -> list[str]:
+        if self.training_file is None:
+            return []
+        return [self.training_file] if isinstance(self.training_file, str) else self.training_file
 
     @property
     def has_default_gates(self) -> bool:

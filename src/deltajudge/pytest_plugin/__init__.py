@@ -147,7 +147,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if merged is not None and merged.results is not None:
         from deltajudge.results_file import FILE_NAME, write_results
 
-        paths.append(write_results(directory / FILE_NAME, merged.results, merged.rootdir))
+        written = write_results(
+            directory / FILE_NAME, merged.results, merged.rootdir, merged.agreements
+        )
+        paths.append(written)
     session.config.stash[_PATHS] = [str(p) for p in paths]
     if evaluation.results is not None and evaluation.results.exit_code:
         session.exitstatus = evaluation.results.exit_code  # 130 after Ctrl-C, 143 after SIGTERM

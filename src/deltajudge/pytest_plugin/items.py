@@ -42,8 +42,11 @@ class RubricFile(pytest.File):
             evaluation = evaluation_for(self.config)
             loaded = load_rubric(self.path)
             evaluation.models_for(loaded)
+            leaked = evaluation.check_files(loaded)
         except UserInputError as exc:
             raise self.CollectError(exc.render()) from None
+        if leaked is not None:
+            self.warn(pytest.PytestWarning(leaked))
         evaluation.add(loaded)
         self.add_marker(pytest.mark.deltajudge)
         for case in loaded.cases:

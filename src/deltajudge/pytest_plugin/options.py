@@ -75,6 +75,12 @@ OPTIONS: tuple[Option, ...] = (
         "K/N",
     ),
     Option("report-dir", "where report.json/html and summary.md go", "value", "DIR"),
+    Option(
+        "report-url",
+        "where report.html is published (a URL, or a CI artifact name): summary.md links it",
+        "value",
+        "URL",
+    ),
     Option("cache-dir", "where the SQLite answer cache lives", "value", "DIR"),
     Option("no-cache", "neither read nor write the answer cache", "switch"),
     Option(
@@ -89,6 +95,12 @@ OPTIONS: tuple[Option, ...] = (
         "force-baseline",
         "accept the baseline even from a partial run (-k, deselected items, a limit)",
         "switch",
+    ),
+    Option(
+        "training-file",
+        "a fine-tuning file the candidates saw: eval prompts found in it are listed (repeatable)",
+        "append",
+        "FILE",
     ),
     Option(
         "batch",
@@ -122,6 +134,7 @@ def overrides(config: pytest.Config) -> dict[str, Any]:
         out[key] = value
     simple = {
         "report_dir": config.getoption("dj_report_dir"),
+        "report_url": config.getoption("dj_report_url"),
         "cache_dir": config.getoption("dj_cache_dir"),
         "concurrency": config.getoption("dj_concurrency"),
         "max_cost": config.getoption("dj_max_cost"),
@@ -130,6 +143,8 @@ def overrides(config: pytest.Config) -> dict[str, Any]:
         "batch": config.getoption("dj_batch"),
     }
     out.update({k: v for k, v in simple.items() if v is not None})
+    if config.getoption("dj_training_file"):
+        out["training_files"] = list(config.getoption("dj_training_file"))
     switches = {
         "dj_no_cache": ("cache", False),
         "dj_offline": ("offline", True),
@@ -160,7 +175,7 @@ def config_file(config: pytest.Config) -> Path | None:
 
 
 #: Options whose value is a path: given as a separate word, pytest may take it for a test path.
-PATH_OPTIONS = ("config", "report-dir", "cache-dir", "baseline")
+PATH_OPTIONS = ("config", "report-dir", "cache-dir", "baseline", "training-file")
 
 
 def check(config: pytest.Config) -> None:

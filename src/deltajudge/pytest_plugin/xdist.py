@@ -101,15 +101,16 @@ def complete(config: pytest.Config, evaluation: Evaluation) -> str | None:
     try:
         files = _wait_for_all(config)
         from deltajudge.errors import DeltajudgeError
-        from deltajudge.shards import merged_results
+        from deltajudge.shards import merged_agreements, merged_results
 
         try:
             results = merged_results(files, evaluation.rootdir, known=evaluation.rubrics)
+            agreements = merged_agreements(files, evaluation.rootdir)
         except DeltajudgeError as exc:
             problem = f"deltajudge could not merge the xdist workers' shards: {exc}"
         else:
             evaluation.shard = None  # the union is the whole run: gates are decided here
-            evaluation.conclude(results)
+            evaluation.conclude(results, agreements)
     except _WaitFailed as exc:
         problem = str(exc)
     config.stash[_MERGED] = problem
@@ -161,7 +162,7 @@ def merge_on_controller(config: pytest.Config) -> Evaluation | None:
     from deltajudge.errors import DeltajudgeError
     from deltajudge.pytest_plugin.session import evaluation_for
     from deltajudge.results_file import load_results
-    from deltajudge.shards import merged_results
+    from deltajudge.shards import merged_agreements, merged_results
 
     evaluation = evaluation_for(config)
     try:
@@ -169,7 +170,8 @@ def merge_on_controller(config: pytest.Config) -> Evaluation | None:
         if failed:
             raise DeltajudgeError(failed[0].read_text(encoding="utf-8"))
         files = [load_results(p) for p in sorted(folder.glob("shard-*.jsonl"))]
-        evaluation.conclude(merged_results(files, evaluation.rootdir))
+        results = merged_results(files, evaluation.rootdir)
+        evaluation.conclude(results, merged_agreements(files, evaluation.rootdir))
     except DeltajudgeError as exc:
         evaluation.failure = exc
     finally:

@@ -161,6 +161,7 @@ def figures(stats: RubricStats, decisions: Decisions) -> Figures:
         ],
         gates=list(decisions.gates),
         noise=_noise(stats),
+        checkpoints=decisions.checkpoints,
     )
 
 
@@ -169,13 +170,15 @@ def rubric_entry(
 ) -> RubricEntry:
     """The rubric's report entry; each case carries the verdict gating gave it."""
     loaded = run.loaded
-    regressed = {r.id for c in figures.comparisons for r in c.regressions}
+    # a checkpoint below the final one on a case is a sweep figure, not a regression
+    sweep = loaded.rubric.final_checkpoint
+    regressed = {r.id for c in figures.comparisons if c.baseline != sweep for r in c.regressions}
     cases = [
         _case(run.cases[c.id], run, regressed, case_verdicts.get(c.id))
         for c in run.selected
         if c.id in run.cases
     ]
-    correction = loaded.rubric.correction
+    correction = loaded.rubric.effective_correction
     return RubricEntry(
         name=loaded.name,
         description=loaded.rubric.description,
@@ -194,6 +197,7 @@ def rubric_entry(
         gates=list(figures.gates),
         noise=figures.noise,
         correction=None if correction == "none" else correction,
+        checkpoints=figures.checkpoints,
     )
 
 
@@ -220,6 +224,7 @@ def build_report(
             label=config.label,
             system=config.system,
             params=dict(config.params),
+            job=config.job,
             tokens=TokenEntry(**asdict(results.tokens[alias]))
             if alias in results.tokens
             else TokenEntry(),

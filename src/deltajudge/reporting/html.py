@@ -2,11 +2,14 @@
 
 Everything comes from the `Report` (never a model or the network) and the page opens
 from ``file://`` with no connection: styles, the small sorting script and the charts
-(`deltajudge.reporting.svg`) are inline. Filtering and expanding cases are pure CSS and
-``<details>``, so only column sorting needs JavaScript.
+(`deltajudge.reporting.svg`) are inline. The first screen is the verdict
+(`deltajudge.reporting.lead`). Filtering and expanding cases are pure CSS and
+``<details>``; only column sorting and, on big reports, the searchable index of every case
+need JavaScript. Big reports render a few hundred cases in full (`html_index`), so 100,000 cases
+make a page of the same shape, not a 200 MB one.
 
 Safety: jinja2 autoescapes every data string; the only `Markup` we build (charts, word
-diffs) is assembled from `markupsafe.escape`-d pieces. On top of that, the page's
+diffs, the case index's JSON) is assembled from escaped pieces. On top of that, the page's
 Content-Security-Policy allows exactly our own stylesheet and script by hash, so even a
 string that slipped through unescaped could not run or load anything.
 """
@@ -25,19 +28,17 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from deltajudge.atomic import atomic_text
+from deltajudge.reporting import lead, svg
 from deltajudge.reporting import markdown as words
-from deltajudge.reporting import svg
-from deltajudge.reporting.html_cases import (
-    case_columns,
-    case_counts,
-    case_rows,
-    model_classes,
-    score_text,
-)
+from deltajudge.reporting.html_cases import case_columns, case_rows, model_classes, score_text
+from deltajudge.reporting.html_index import select_cases
 from deltajudge.reporting.model import GraderInfo, ModelFigures, Report, RubricEntry
 from deltajudge.reporting.redacted import redacted
 
 _EMPTY = ModelFigures()
+#: Points per model on a length/score scatter: beyond a few thousand the dots only overlap,
+#: and every point costs page bytes. Larger sets are thinned evenly (every k-th answer).
+SCATTER_POINTS = 4000
 _SECRET = re.compile(r"api[_-]?key|secret|password|authorization|bearer", re.IGNORECASE)
 
 
@@ -92,7 +93,8 @@ def _domain(rubric: RubricEntry, grader: GraderInfo) -> tuple[float, float]:
 
 
 def _series(rubric: RubricEntry, grader: str, classes: dict[str, str]) -> list[svg.Series]:
-    """Each model's scores on ``grader`` with its answers' lengths, for histogram and scatter."""
+    """Each model's scores on ``grader`` with its answers' lengths, for histogram and scatter
+    (at most `SCATTER_POINTS` each: the histogram's shares survive an even thinning)."""
     series = []
     for alias, css in classes.items():
         pairs = [
@@ -100,6 +102,8 @@ def _series(rubric: RubricEntry, grader: str, classes: dict[str, str]) -> list[s
             for c in rubric.cases
             if (s := c.samples.get(alias)) is not None and (v := s.scores.get(grader)) is not None
         ]
+        step = -(-len(pairs) // SCATTER_POINTS)  # ceil: at most SCATTER_POINTS remain
+        pairs = pairs[::step] if step > 1 else pairs
         if pairs:
             series.append(svg.Series(alias, css, [v for _, v in pairs], [n for n, _ in pairs]))
     return series
@@ -165,6 +169,21 @@ def _params(params: dict[str, object]) -> str:
     )
 
 
+def _rubric_view(rubric: RubricEntry, index: int) -> dict[str, object]:
+    chosen = select_cases(rubric)
+    return {
+        "entry": rubric,
+        "index": index,
+        "classes": model_classes(rubric),
+        "charts": _charts(rubric, index),
+        "columns": case_columns(rubric),
+        "rows": case_rows(rubric, chosen.detailed),
+        "counts": chosen.counts,
+        # our own JSON with <, > and & escaped (`html_index`): Markup, not data
+        "index_json": None if chosen.index_json is None else Markup(chosen.index_json),
+    }
+
+
 def render_html(report: Report) -> str:
     """The page as one string: overview, distributions, cases, run facts."""
     return "".join(_render(report))
@@ -177,26 +196,21 @@ def _render(report: Report) -> Iterator[str]:
         f"default-src 'none'; style-src {css_hash}; script-src {js_hash}; "
         "img-src 'none'; base-uri 'none'; form-action 'none'"
     )
-    rubrics = [
-        {
-            "entry": r,
-            "index": i,
-            "classes": model_classes(r),
-            "charts": _charts(r, i),
-            "columns": case_columns(r),
-            "rows": case_rows(r),
-            "counts": case_counts(r),
-        }
-        for i, r in enumerate(report.rubrics)
-    ]
-    gates = [g for r in report.rubrics for g in r.gates]
+    rubrics = [_rubric_view(r, i) for i, r in enumerate(report.rubrics)]
+    roles = _roles(report)
+    regressions, regression_count = lead.worst_regressions(report)
     page = _env().get_template("report.html.j2")
     return page.generate(
         report=report,
         rubrics=rubrics,
-        gates_passed=sum(g.passed for g in gates),
-        gates_total=len(gates),
-        roles=_roles(report),
+        lead={
+            "gates": lead.gate_verdict(report),
+            "models": lead.model_rows(report, roles),
+            "total_cost": lead.total_cost(report),
+            "regressions": regressions,
+            "regression_count": regression_count,
+        },
+        roles=roles,
         params=_params,
         csp=csp,
         css=css,

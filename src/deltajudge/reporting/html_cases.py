@@ -1,8 +1,9 @@
-"""The HTML report's cases table: one row per case, and what expanding a case shows.
+"""The HTML report's cases table: one row per case shown in full (`html_index` picks
+them), and what expanding a case shows.
 
-This is the page's hot path (thousands of cases), so the rows are prepared here as plain
-values and the template only loops. The word diff is the one piece of HTML made in
-Python: it is built from escaped words (`html.escape`) and our own ``<ins>``/``<del>``.
+The rows are prepared here as plain values and the template only loops. The word diff is
+the one piece of HTML made in Python: it is built from escaped words (`html.escape`) and
+our own ``<ins>``/``<del>``.
 """
 
 from __future__ import annotations
@@ -175,37 +176,24 @@ def _cells(rubric: RubricEntry, case: CaseEntry, aliases: list[str]) -> list[tup
     return cells
 
 
-def _has_error(case: CaseEntry) -> bool:
+def has_error(case: CaseEntry) -> bool:
     return bool(case.errors) or any(s.error or s.grade_errors for s in case.samples.values())
 
 
-def _worst(case: CaseEntry) -> float:
-    return min((d for by in case.deltas.values() for d in by.values() if d is not None), default=0)
+def case_rows(rubric: RubricEntry, cases: list[CaseEntry]) -> Iterator[CaseRow]:
+    """``cases`` (the ones `deltajudge.reporting.html_index` chose to show in full), each
+    with its cells and expanded panes.
 
-
-def case_rows(rubric: RubricEntry) -> Iterator[CaseRow]:
-    """Every case, regressions first (worst drop first), then the data set's order.
-
-    A generator: the page is written as it renders, so a 10,000-case report never
-    holds every row's HTML (answers, diffs) in memory at once."""
+    A generator: the page is written as it renders, so a big report never holds every
+    row's HTML (answers, diffs) in memory at once."""
     classes = model_classes(rubric)
     aliases = list(classes)
-    ordered = sorted(rubric.cases, key=lambda c: (not c.regressed, _worst(c) if c.regressed else 0))
-    for case in ordered:
+    for case in cases:
         yield CaseRow(
             case=case,
             cells=_cells(rubric, case, aliases),
-            has_error=_has_error(case),
+            has_error=has_error(case),
             panes=[
                 _pane(case, a, classes[a], rubric.baseline) for a in aliases if a in case.samples
             ],
         )
-
-
-def case_counts(rubric: RubricEntry) -> dict[str, int]:
-    """The filter labels' counts, without building the rows."""
-    return {
-        "all": len(rubric.cases),
-        "regressions": sum(c.regressed for c in rubric.cases),
-        "errors": sum(_has_error(c) for c in rubric.cases),
-    }

@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 from tabulate import tabulate
 
 from deltajudge.atomic import write_atomic
-from deltajudge.reporting.model import CaseEntry, ComparisonEntry, Report, RubricEntry
+from deltajudge.reporting.lead import gate_verdict, model_rows, regressions, total_cost
+from deltajudge.reporting.model import ComparisonEntry, Report, RubricEntry
 from deltajudge.reporting.redacted import redacted
 
 #: The environment variable GitHub Actions sets to a file whose Markdown shows on the run page.
@@ -203,35 +205,23 @@ def _gates_table(rubric: RubricEntry) -> str:
     return _table(rows, ["", "gate", "model", "metric", "value", "required", "reason"])
 
 
-def _case_index(rubric: RubricEntry) -> dict[str, CaseEntry]:
-    return {c.id: c for c in rubric.cases}
-
-
 def _regressions_table(rubric: RubricEntry, limit: int) -> str:
-    """The largest drops across every comparison, worst first, with what each model said."""
-    drops = sorted(
-        ((r.delta, r.id, c) for c in rubric.comparisons for r in c.regressions),
-        key=lambda item: item[0],
-    )[:limit]
-    cases = _case_index(rubric)
-    rows: list[list[object]] = []
-    for delta, case_id, c in drops:
-        case = cases.get(case_id)
-        base = case.samples.get(c.baseline) if case else None
-        cand = case.samples.get(c.candidate) if case else None
-        rows.append(
-            [
-                cell(case_id),
-                cell(f"{c.candidate} / {c.grader}"),
-                num(delta, signed=True),
-                cell(case.prompt if case else "", 60),
-                cell(base.output_text if base else "", 60),
-                cell(cand.output_text if cand else "", 60),
-            ]
-        )
-    return _table(
-        rows, ["case", "model / grader", "Δ", "prompt", "baseline said", "candidate said"]
-    )
+    """The largest drops across every comparison, worst first, with what each model said
+    and what the judge said about the candidate's answer."""
+    rows: list[list[object]] = [
+        [
+            cell(x.case_id),
+            cell(x.what),
+            num(x.delta, signed=True),
+            cell(x.prompt, 60),
+            cell(x.baseline, 60),
+            cell(x.candidate, 60),
+            cell(x.candidate_reason or "", 100),
+        ]
+        for x in regressions(rubric)[:limit]
+    ]
+    headers = ["case", "model / grader", "Δ", "prompt", "baseline said", "candidate said"]
+    return _table(rows, [*headers, "judge on the candidate"])
 
 
 def _caveats(rubric: RubricEntry) -> list[str]:
@@ -253,15 +243,13 @@ def _caveats(rubric: RubricEntry) -> list[str]:
     return out
 
 
-def _rubric_section(rubric: RubricEntry, top_regressions: int) -> list[str]:
+def _rubric_section(rubric: RubricEntry) -> list[str]:
     selected = (
         f"{rubric.cases_selected} of {rubric.cases_total} cases"
         if rubric.cases_selected != rubric.cases_total
         else f"{rubric.cases_total} cases"
     )
-    lines = [f"### Rubric {cell(rubric.name)} ({selected})", ""]
-    lines += [f"- {cell(headline(c), 300)}" for c in rubric.comparisons]
-    lines += ["", _models_table(rubric), ""]
+    lines = [f"### Rubric {cell(rubric.name)} ({selected})", "", _models_table(rubric), ""]
     if rubric.comparisons:
         lines += [_comparisons_table(rubric), ""]
     lines += [f"{line}  " for line in _caveats(rubric)]
@@ -275,23 +263,102 @@ def _rubric_section(rubric: RubricEntry, top_regressions: int) -> list[str]:
             _gates_table(rubric),
             "",
         ]
-    count = sum(len(c.regressions) for c in rubric.comparisons)
-    if count and top_regressions > 0:
-        shown = min(count, top_regressions)
-        lines += [f"**Largest regressions ({shown} of {count})**", ""]
-        lines += [_regressions_table(rubric, top_regressions), ""]
-        lines += [f"_Regressed: {cell(regression_rule(rubric), 300)}._", ""]
     return lines
 
 
-def render_markdown(report: Report, *, top_regressions: int = 5) -> str:
-    """The whole summary as one Markdown string (GitHub-flavoured tables)."""
-    lines = ["## deltajudge report", ""]
+def _regressions_section(rubric: RubricEntry, top: int, several: bool) -> list[str]:
+    count = sum(len(c.regressions) for c in rubric.comparisons)
+    if not count or top <= 0:
+        return []
+    of = f" in {cell(rubric.name)}" if several else ""
+    lines = [f"**Largest regressions{of} ({min(count, top)} of {count})**", ""]
+    lines += [_regressions_table(rubric, top), ""]
+    rule = regression_rule(rubric)
+    return lines + ([f"_Regressed: {cell(rule, 300)}._", ""] if rule else [])
+
+
+def _gate_lines(report: Report) -> list[str]:
+    """The verdict first, as a heading: failed gates are named, with their reasons."""
+    verdict_ = gate_verdict(report)
+    mark = {"pass": "✅", "fail": "❌", "none": "⚪"}[verdict_.state]
+    text = verdict_.text.removeprefix("✓ ").removeprefix("✗ ")
+    lines = [f"### {mark} {text}", ""]
+    lines += [
+        f"- **{cell(g.name)}** ({cell(name)}, {cell(g.model)}): {cell(g.reason, 200)}"
+        for name, g in verdict_.failed
+    ]
+    return lines + ([""] if verdict_.failed else [])
+
+
+def _compared_lines(report: Report) -> list[str]:
+    """Per rubric: n, the baseline and candidates by alias and model id, the headlines."""
+    lines: list[str] = []
+    models = report.models
+
+    def who(alias: str) -> str:
+        info = models.get(alias)
+        return f"{cell(alias)} ({cell(info.model)})" if info else cell(alias)
+
+    for rubric in report.rubrics:
+        of = "" if rubric.cases_selected == rubric.cases_total else f" of {rubric.cases_total}"
+        candidates = ", ".join(who(c) for c in rubric.candidates) or "none"
+        lines.append(
+            f"**{cell(rubric.name)}**: n = {rubric.cases_selected}{of} cases; baseline "
+            f"{who(rubric.baseline)}, candidate{'s' if len(rubric.candidates) > 1 else ''} "
+            f"{candidates}"
+        )
+        lines += ["", *(f"- {cell(headline(c), 300)}" for c in rubric.comparisons), ""]
+    return lines
+
+
+def _cost_lines(report: Report) -> list[str]:
+    rows: list[list[object]] = [
+        [cell(m.alias), cell(m.model), m.tokens, m.calls, m.cost] for m in model_rows(report, {})
+    ]
+    table = _table(rows, ["alias", "model id", "tokens (prompt + completion)", "calls", "cost"])
+    return [table, "", f"**Spent:** {total_cost(report)}", ""]
+
+
+def report_link(url: str | None) -> list[str]:
+    """The line that links summary.md to the full page (``report_url``).
+
+    An ``http(s)`` address becomes a link; anything else is taken for the name of a CI
+    artifact and, on GitHub Actions, points to the run page that lists it. Never a link
+    with another scheme, so a config value cannot smuggle ``javascript:`` into a PR.
+    """
+    if not url:
+        return []
+    if re.match(r"https?://", url, re.IGNORECASE):
+        safe = quote(url, safe=":/?#@!$&'*+,;=%~-._")
+        return [f"**Full report:** [report.html]({safe})", ""]
+    run = [
+        os.environ.get(k, "") for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    ]
+    if all(run):
+        page = quote("/".join([run[0], run[1], "actions", "runs", run[2]]), safe=":/%-._~")
+        return [f"**Full report:** artifact {cell(url)} on [this run's page]({page})", ""]
+    return [f"**Full report:** {cell(url)}", ""]
+
+
+def render_markdown(
+    report: Report, *, top_regressions: int = 5, report_url: str | None = None
+) -> str:
+    """The whole summary as one Markdown string (GitHub-flavoured tables).
+
+    It leads with what a reviewer acts on: the gates' verdict, the models compared (alias
+    and model id) with n and each comparison's headline, what the run cost, the link to
+    the full page, then the worst regressions with the judge's reasons; the tables follow.
+    """
+    lines = ["## deltajudge report", "", *_gate_lines(report), *_compared_lines(report)]
+    lines += [*_cost_lines(report), *report_link(report_url)]
     lines += [f"> **Note:** {cell(note, 500)}" for note in report.notes]
     if report.notes:
         lines.append("")
+    several = len(report.rubrics) > 1
     for rubric in report.rubrics:
-        lines += _rubric_section(rubric, top_regressions)
+        lines += _regressions_section(rubric, top_regressions, several)
+    for rubric in report.rubrics:
+        lines += _rubric_section(rubric)
     commit = f", commit `{report.git_commit[:12]}`" if report.git_commit else ""
     lines.append(
         f"<sub>deltajudge {cell(report.deltajudge_version)}{commit}, {cell(report.created_at)}, "
@@ -301,9 +368,9 @@ def render_markdown(report: Report, *, top_regressions: int = 5) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(report: Report, path: Path) -> Path:
+def write_markdown(report: Report, path: Path, *, report_url: str | None = None) -> Path:
     """Write ``summary.md``; on GitHub Actions also append it to the job's step summary."""
-    text = render_markdown(redacted(report))
+    text = render_markdown(redacted(report), report_url=report_url)
     write_atomic(path, text)
     summary = os.environ.get(STEP_SUMMARY_ENV)
     if summary:

@@ -14,7 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from deltajudge.gating.outcome import CaseVerdict, GateResult, Verdict
+from deltajudge.gating.outcome import CaseVerdict, CheckpointSweep, GateResult, Verdict
+from deltajudge.settings import JobFacts
 
 #: The one gate type: the report holds gating's outcome as it is.
 GateEntry = GateResult
@@ -44,6 +45,9 @@ class ModelInfo(_Model):
     system: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     tokens: TokenEntry = Field(default_factory=TokenEntry)
+    #: ``model: ftjob:...``: the job that trained it (base model, method, hyperparameters,
+    #: trained tokens, job id, checkpoint step); None for any other alias.
+    job: JobFacts | None = None
 
 
 class GraderFigures(_Model):
@@ -171,6 +175,7 @@ class Figures(_Model):
     comparisons: list[ComparisonEntry]
     gates: list[GateEntry]
     noise: NoiseEntry | None = None
+    checkpoints: CheckpointSweep | None = None
 
 
 class RubricEntry(_Model):
@@ -192,6 +197,8 @@ class RubricEntry(_Model):
     noise: NoiseEntry | None = None
     #: ``holm`` when the verdicts' p-values are Holm-adjusted across the comparisons.
     correction: str | None = None
+    #: ``compare: checkpoints``: every checkpoint against the final one, and the best.
+    checkpoints: CheckpointSweep | None = None
 
 
 class Report(_Model):

@@ -80,6 +80,15 @@ def spend_lines(report: Report) -> list[str]:
     return lines
 
 
+def verdict_line(report: Report) -> str:
+    """The run's verdict, last above the report paths: the line a developer's eye lands on."""
+    from deltajudge.reporting.lead import gate_verdict
+
+    gates = gate_verdict(report)
+    failed = ", ".join(g.name for _, g in gates.failed)
+    return f"verdict: {gates.text}" + (f": {failed}" if failed else "")
+
+
 def summary_lines(report: Report, paths: list[str]) -> list[str]:
     lines: list[str] = []
     for rubric in report.rubrics:
@@ -114,6 +123,9 @@ def summary_lines(report: Report, paths: list[str]) -> list[str]:
                 )
         if rubric.noise is not None:
             lines.append(_noise_line(rubric))
+        if rubric.checkpoints is not None:
+            sweep = rubric.checkpoints
+            lines.append(f"  best checkpoint: {sweep.best or 'none'} ({sweep.reason})")
         for gate in rubric.gates:
             mark = "PASS" if gate.passed else "FAIL"
             lines.append(f"  gate {mark}: {gate.name} ({gate.reason})")
@@ -124,5 +136,6 @@ def summary_lines(report: Report, paths: list[str]) -> list[str]:
         f"{report.calls} model calls, {report.cache_hits} from cache, {report.duration_s:.1f} s"
     )
     lines += spend_lines(report)
+    lines.append(verdict_line(report))
     lines += [f"report: {p}" for p in paths]
     return [scrub(line) for line in lines]

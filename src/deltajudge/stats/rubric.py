@@ -227,6 +227,9 @@ def analyze(run: RubricRun) -> RubricStats:
     pairs = [(rubric.baseline, c) for c in rubric.candidates]
     if rubric.compare == "all":
         pairs += list(combinations(rubric.candidates, 2))
+    final = rubric.final_checkpoint
+    if final is not None:  # each earlier checkpoint against the final: delta = it - final
+        pairs += [(final, c) for c in rubric.candidates[:-1]]
     comparisons = [
         _compare(run, b, c, g.name, g.pass_threshold_value, rules, pairwise=g.name in pairwise)
         for b, c in pairs

@@ -1,0 +1,153 @@
+"""What a report leads with: the verdict, who was compared, what it cost, the worst cases.
+
+A reader opens a report to learn one thing, whether the candidate may ship. So the top
+of report.html and the first lines of summary.md say what the gates decided (in the HTML
+the page's only large coloured banner, red when any gate failed), then the models by
+alias *and* model id with n, the headline delta of each comparison in
+`deltajudge.reporting.markdown`'s words, tokens and dollars per model, and the worst
+regressions with the judge's reasons. Everything here is read from the `Report`; nothing
+is recomputed, and both renderers take the same rows from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deltajudge.gating.outcome import GateResult
+from deltajudge.reporting.model import CaseEntry, Report, RubricEntry
+
+#: Regressions listed on the first screen, worst first; the cases table has the rest.
+TOP_REGRESSIONS = 5
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """All gates of the run, and the failed ones by rubric, for the banner."""
+
+    total: int
+    failed: list[tuple[str, GateResult]]
+
+    @property
+    def state(self) -> str:
+        """``pass``, ``fail`` or ``none`` (no gate: nothing decides pass/fail)."""
+        return "none" if not self.total else "fail" if self.failed else "pass"
+
+    @property
+    def text(self) -> str:
+        if not self.total:
+            return "No gates: this run cannot fail CI"
+        if self.failed:
+            return f"✗ {len(self.failed)} of {self.total} gates failed"
+        return f"✓ All {self.total} gates passed"
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    alias: str
+    roles: str
+    model: str
+    tokens: str
+    calls: str
+    cost: str
+
+
+@dataclass(frozen=True)
+class RegressionRow:
+    case_id: str
+    rubric: str
+    what: str  # "candidate / tone"
+    delta: float
+    prompt: str
+    baseline: str
+    candidate: str
+    baseline_reason: str | None
+    candidate_reason: str | None
+
+
+def gate_verdict(report: Report) -> GateVerdict:
+    gates = [(r.name, g) for r in report.rubrics for g in r.gates]
+    return GateVerdict(total=len(gates), failed=[(name, g) for name, g in gates if not g.passed])
+
+
+def _cost(value: float | None) -> str:
+    return "price unknown" if value is None else f"${value:,.4f}"
+
+
+def model_rows(report: Report, roles: dict[str, list[str]]) -> list[ModelRow]:
+    """Every alias that ran (baselines, candidates, judges) with its id and what it cost."""
+    rows = []
+    for alias, info in report.models.items():
+        t = info.tokens
+        rows.append(
+            ModelRow(
+                alias=alias,
+                roles=", ".join(roles.get(alias, [])),
+                model=info.model,
+                tokens=f"{t.prompt_tokens:,} + {t.completion_tokens:,}",
+                calls=f"{t.calls:,} ({t.cached_calls:,} cached)",
+                cost=_cost(t.cost_usd),
+            )
+        )
+    return rows
+
+
+def total_cost(report: Report) -> str:
+    """The run's spend: the sum of the priced aliases, saying when some had no price."""
+    costs = [m.tokens.cost_usd for m in report.models.values() if m.tokens.calls]
+    known = [c for c in costs if c is not None]
+    unknown = len(costs) - len(known)
+    if not known:
+        return "price unknown" if costs else _cost(0.0)
+    return _cost(sum(known)) + (
+        f" + {unknown} unpriced {'model' if unknown == 1 else 'models'}" if unknown else ""
+    )
+
+
+def _reason(case: CaseEntry, alias: str, grader: str) -> tuple[str, str | None]:
+    sample = case.samples.get(alias)
+    if sample is None:
+        return "", None
+    return sample.output_text, sample.reasoning.get(grader) or sample.grade_errors.get(grader)
+
+
+def regressions(rubric: RubricEntry) -> list[RegressionRow]:
+    """Every regression of every comparison of ``rubric``, worst drop first."""
+    rows = _rubric_regressions(rubric)
+    rows.sort(key=lambda row: row.delta)
+    return rows
+
+
+def _rubric_regressions(rubric: RubricEntry) -> list[RegressionRow]:
+    wanted = {r.id for c in rubric.comparisons for r in c.regressions}
+    cases = {c.id: c for c in rubric.cases if c.id in wanted}
+    rows = []
+    for comp in rubric.comparisons:
+        for reg in comp.regressions:
+            case = cases.get(reg.id)
+            if case is None:
+                continue
+            base_text, base_reason = _reason(case, comp.baseline, comp.grader)
+            cand_text, cand_reason = _reason(case, comp.candidate, comp.grader)
+            rows.append(
+                RegressionRow(
+                    case_id=case.id,
+                    rubric=rubric.name,
+                    what=f"{comp.candidate} / {comp.grader}",
+                    delta=reg.delta,
+                    prompt=case.prompt,
+                    baseline=base_text,
+                    candidate=cand_text,
+                    baseline_reason=base_reason,
+                    candidate_reason=cand_reason,
+                )
+            )
+    return rows
+
+
+def worst_regressions(
+    report: Report, limit: int = TOP_REGRESSIONS
+) -> tuple[list[RegressionRow], int]:
+    """The ``limit`` largest drops over every rubric and comparison, and how many there are."""
+    rows = [row for r in report.rubrics for row in _rubric_regressions(r)]
+    rows.sort(key=lambda row: row.delta)
+    return rows[:limit], len(rows)
