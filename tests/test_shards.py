@@ -263,6 +263,7 @@ def test_the_line_formats_round_trip_every_field() -> None:
         calls=3,
         cache_hits=1,
         notes=("n",),
+        collection_notes=("leaked: 2 prompts",),
         interrupted=None,
         exit_code=0,
         noise={"rubrics/x.yaml": ("q", {("id-1", "cand"): [1.0, 2.0]})},
@@ -271,6 +272,7 @@ def test_the_line_formats_round_trip_every_field() -> None:
     back = trailer_from(json.loads(json.dumps(trailer_dict(trailer))))
     assert back.noise == trailer.noise and back.tokens == trailer.tokens
     assert back.agreements == trailer.agreements
+    assert back.notes == trailer.notes and back.collection_notes == trailer.collection_notes
     assert back.models["cand"].base_url == "http://u:[REDACTED]@h/v1"  # no secrets on disk
 
 
@@ -420,3 +422,25 @@ def test_a_judge_agreement_gate_is_carried_from_the_shards_to_the_merge(
     assert merged["rubrics"] == whole["rubrics"]
     gates = {g["name"]: g for g in merged["rubrics"][0]["gates"]}
     assert gates[AGREEMENT]["passed"] and gates[AGREEMENT]["value"] == 1.0
+
+
+def test_what_collection_found_reaches_the_merged_report(project: Project) -> None:
+    project.server.set_rules(_rules())
+    rows = [{"id": i, "input": p} for i, p in PROMPTS16.items()]
+    project.write(rubric_text(graders=GRADER, extra="training_file: ../data/train.jsonl\n"), rows)
+    train = {
+        "messages": [
+            {"role": "user", "content": "question 3"},
+            {"role": "assistant", "content": "a"},
+        ]
+    }
+    (project.path / "data" / "train.jsonl").write_text(json.dumps(train) + "\n", encoding="utf-8")
+    folders = []
+    for k in (1, 2):
+        project.run(f"--dj-shard={k}/2")
+        folders.append(str(project.path / "reports" / f"latest-shard-{k}-of-2"))
+
+    assert main(["merge", *folders, "--report-dir", str(project.path / "m")]) == 0
+    notes = _report(project.path / "m")["notes"]
+    leaked = [n for n in notes if "also appear in the training data" in n]
+    assert len(leaked) == 1 and "case case-03" in leaked[0]

@@ -176,7 +176,7 @@ class Evaluation:
                 writer.discard()  # the run finishes when its batches are collected
             return
         if writer is not None:
-            writer.finish(self.results, self.agreements)
+            writer.finish(self.results, self.agreements, tuple(self.collection_notes))
         evaluated = sum(len(run.cases) for run in self.results.rubrics)
         selected = sum(len(run.selected) for run in self.results.rubrics)
         if evaluated < selected and not self.results.interrupted:  # Ctrl-C: INCOMPLETE
@@ -400,11 +400,12 @@ def _written(writer: ResultsWriter, stop_when: StopWhen | None) -> StopWhen:
 def merge_shards(folders: list[Path], settings: Settings, rootdir: Path) -> Evaluation:
     """``deltajudge merge``: the shards' results as one run, concluded as a run is."""
     from deltajudge.results_file import load_results
-    from deltajudge.shards import merged_agreements, merged_results
+    from deltajudge.shards import merged_agreements, merged_collection_notes, merged_results
 
     files = [load_results(f) for f in folders]
     results = merged_results(files, rootdir)
     evaluation = Evaluation(settings=settings, rootdir=rootdir)
+    evaluation.collection_notes = merged_collection_notes(files)
     evaluation.conclude(results, merged_agreements(files, rootdir))
     return evaluation
 

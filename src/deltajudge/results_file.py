@@ -82,6 +82,8 @@ class Trailer:
     noise: dict[str, tuple[str | None, dict[tuple[str, str], list[float]]]] = field(
         default_factory=dict
     )
+    #: what collection found that the report must say (leaked evaluation prompts)
+    collection_notes: tuple[str, ...] = ()
     #: per rubric path: each ``judge_agreement`` gate's validation on its labelled pairs
     agreements: dict[str, dict[tuple[str, str], JudgeValidation]] = field(default_factory=dict)
 
@@ -181,6 +183,7 @@ def trailer_dict(trailer: Trailer) -> dict[str, Any]:
         "calls": trailer.calls,
         "cache_hits": trailer.cache_hits,
         "notes": list(trailer.notes),
+        "collection_notes": list(trailer.collection_notes),
         "interrupted": trailer.interrupted,
         "exit_code": trailer.exit_code,
         "noise": {
@@ -209,6 +212,7 @@ def trailer_from(data: dict[str, Any]) -> Trailer:
         calls=data["calls"],
         cache_hits=data["cache_hits"],
         notes=tuple(data["notes"]),
+        collection_notes=tuple(data.get("collection_notes", ())),
         interrupted=data["interrupted"],
         exit_code=data["exit_code"],
         noise={
@@ -278,7 +282,12 @@ class ResultsWriter:
         line = CaseLine(key, sha, result.case.id, dict(result.samples), dict(result.grades))
         self._write(case_dict(line))
 
-    def finish(self, results: RunResults, agreements: Agreements | None = None) -> None:
+    def finish(
+        self,
+        results: RunResults,
+        agreements: Agreements | None = None,
+        collection_notes: tuple[str, ...] = (),
+    ) -> None:
         noise: dict[str, tuple[str | None, dict[tuple[str, str], list[float]]]] = {
             rubric_key(run.loaded.path, self._rootdir): (run.noise_grader, dict(run.noise))
             for run in results.rubrics
@@ -291,6 +300,7 @@ class ResultsWriter:
             calls=results.calls,
             cache_hits=results.cache_hits,
             notes=tuple(results.notes),
+            collection_notes=collection_notes,
             interrupted=results.interrupted,
             exit_code=results.exit_code,
             noise=noise,
@@ -405,7 +415,11 @@ def load_results(path: Path) -> ResultsFile:
 
 
 def write_results(
-    path: Path, results: RunResults, rootdir: Path, agreements: Agreements | None = None
+    path: Path,
+    results: RunResults,
+    rootdir: Path,
+    agreements: Agreements | None = None,
+    collection_notes: tuple[str, ...] = (),
 ) -> Path:
     """The whole file at once, for results merged from shards (an xdist run's folder)."""
     header = header_for(results.rubrics, rootdir, results.started_at, None)
@@ -413,5 +427,5 @@ def write_results(
     for run in results.rubrics:
         for result in run.cases.values():
             writer.case(run, result)
-    writer.finish(results, agreements)
+    writer.finish(results, agreements, collection_notes)
     return path

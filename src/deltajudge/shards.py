@@ -162,6 +162,11 @@ def merged_agreements(
     return {_rubric_path(key, rootdir): dict(by_key) for key, by_key in found.items()}
 
 
+def merged_collection_notes(files: list[ResultsFile]) -> list[str]:
+    """What collection found (leaked prompts): every shard collected the same files."""
+    return list(dict.fromkeys(n for f in files if f.trailer for n in f.trailer.collection_notes))
+
+
 def _rubric_path(key: str, rootdir: Path) -> Path:
     return Path(key) if Path(key).is_absolute() else rootdir / key
 

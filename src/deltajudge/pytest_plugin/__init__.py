@@ -148,7 +148,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         from deltajudge.results_file import FILE_NAME, write_results
 
         written = write_results(
-            directory / FILE_NAME, merged.results, merged.rootdir, merged.agreements
+            directory / FILE_NAME,
+            merged.results,
+            merged.rootdir,
+            merged.agreements,
+            tuple(merged.collection_notes),
         )
         paths.append(written)
     session.config.stash[_PATHS] = [str(p) for p in paths]

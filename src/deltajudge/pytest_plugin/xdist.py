@@ -162,7 +162,7 @@ def merge_on_controller(config: pytest.Config) -> Evaluation | None:
     from deltajudge.errors import DeltajudgeError
     from deltajudge.pytest_plugin.session import evaluation_for
     from deltajudge.results_file import load_results
-    from deltajudge.shards import merged_agreements, merged_results
+    from deltajudge.shards import merged_agreements, merged_collection_notes, merged_results
 
     evaluation = evaluation_for(config)
     try:
@@ -171,6 +171,7 @@ def merge_on_controller(config: pytest.Config) -> Evaluation | None:
             raise DeltajudgeError(failed[0].read_text(encoding="utf-8"))
         files = [load_results(p) for p in sorted(folder.glob("shard-*.jsonl"))]
         results = merged_results(files, evaluation.rootdir)
+        evaluation.collection_notes = merged_collection_notes(files)
         evaluation.conclude(results, merged_agreements(files, evaluation.rootdir))
     except DeltajudgeError as exc:
         evaluation.failure = exc
