@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from deltajudge.generation.cache import ResponseCache
     from deltajudge.generation.caller import Caller
     from deltajudge.judge_check import RunAgreements
-    from deltajudge.results_file import ResultsWriter
+    from deltajudge.results_writer import ResultsWriter
     from deltajudge.shards import Shard
 
 EMBEDDED_JUDGE_NOTE = (
@@ -185,7 +185,7 @@ class Evaluation:
             self._conclude()
 
     def _results_writer(self, runs: list[RubricRun], path: Path) -> ResultsWriter:
-        from deltajudge.results_file import ResultsWriter, header_for
+        from deltajudge.results_writer import ResultsWriter, header_for
 
         shard = (self.shard.index, self.shard.count) if self.shard else None
         return ResultsWriter(path, header_for(runs, self.rootdir, time.time(), shard), self.rootdir)

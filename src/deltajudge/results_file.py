@@ -5,6 +5,7 @@ holds a second copy of its results, and a run killed half-way leaves a file whos
 complete lines load. A ``--dj-shard K/N`` run is read back by ``deltajudge merge``, which
 recomputes the statistics and gates over the union of the shards.
 
+Written by `deltajudge.results_writer`; this module is the format and its reader.
 The file is three kinds of line: one ``header`` (the shard, the rubric files with their
 hashes, the cases selected), one ``case`` line per finished case (each model's answer and
 each grade, exactly as the engine produced them), and one ``trailer`` (the models, tokens
@@ -17,22 +18,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from deltajudge import __version__
 from deltajudge.errors import ConfigError
 from deltajudge.judging.types import Grade, Sample
-from deltajudge.redaction import needs_redaction_among, redact, secrets
-from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage
+from deltajudge.redaction import redact
+from deltajudge.results import TokenUsage
 from deltajudge.settings import ModelConfig
 from deltajudge.stats.agreement import Agreement, JudgeValidation
-
-#: ``judge_agreement`` gates' results per rubric file (`deltajudge.judge_check.RunAgreements`).
-Agreements = Mapping[Path, Mapping[tuple[str, str], JudgeValidation]]
 
 #: Bump when a reader of an older file would misread a newer one.
 FORMAT_VERSION = 1
@@ -176,7 +173,7 @@ def trailer_dict(trailer: Trailer) -> dict[str, Any]:
         "duration_s": trailer.duration_s,
         # No secrets: keys are read from the environment; a base_url's password is masked.
         "models": {
-            a: _redacted(m.model_dump(mode="json", exclude_none=True))
+            a: redacted_strings(m.model_dump(mode="json", exclude_none=True))
             for a, m in trailer.models.items()
         },
         "tokens": {a: dataclasses.asdict(t) for a, t in trailer.tokens.items()},
@@ -226,122 +223,18 @@ def trailer_from(data: dict[str, Any]) -> Trailer:
     )
 
 
-def _redacted(value: Any) -> Any:
+def redacted_strings(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {k: _redacted(v) for k, v in value.items()}
+        return {k: redacted_strings(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_redacted(v) for v in value]
+        return [redacted_strings(v) for v in value]
     return value
-
-
-def _line(data: dict[str, Any], secret_values: tuple[str, ...] | None = None) -> str:
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    values = secrets() if secret_values is None else secret_values
-    if needs_redaction_among(
-        text, values
-    ):  # an answer or an error quoting a key: mask string by string
-        text = json.dumps(_redacted(data), ensure_ascii=False, separators=(",", ":"))
-    return text + "\n"
-
-
-# -- writing, as cases finish -----------------------------------------------------------
 
 
 def partial_path(path: Path) -> Path:
     return path.with_name(path.name + ".partial")
-
-
-class ResultsWriter:
-    """Appends one line per finished case and flushes it, so a killed run's file holds
-    every case that finished before the kill (the trailer is what marks a finished run).
-
-    The lines go to ``results.jsonl.partial``, renamed to ``results.jsonl`` when the run
-    finishes: the report folder's results.jsonl is always the run its report.json shows."""
-
-    def __init__(self, path: Path, header: Header, rootdir: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._rootdir = rootdir
-        self._keys: dict[Path, tuple[str, str]] = {}
-        self._out: IO[str] | None = partial_path(path).open("w", encoding="utf-8")
-        self._secrets = secrets()  # the run's keys are known (and watched) by now
-        self._write(header_dict(header))
-
-    def _write(self, data: dict[str, Any]) -> None:
-        assert self._out is not None
-        self._out.write(_line(data, self._secrets))
-        self._out.flush()
-
-    def case(self, run: RubricRun, result: CaseResult) -> None:
-        path = run.loaded.path
-        if path not in self._keys:
-            self._keys[path] = (rubric_key(path, self._rootdir), file_sha256(path))
-        key, sha = self._keys[path]
-        line = CaseLine(key, sha, result.case.id, dict(result.samples), dict(result.grades))
-        self._write(case_dict(line))
-
-    def finish(
-        self,
-        results: RunResults,
-        agreements: Agreements | None = None,
-        collection_notes: tuple[str, ...] = (),
-    ) -> None:
-        noise: dict[str, tuple[str | None, dict[tuple[str, str], list[float]]]] = {
-            rubric_key(run.loaded.path, self._rootdir): (run.noise_grader, dict(run.noise))
-            for run in results.rubrics
-            if run.noise_grader is not None
-        }
-        trailer = Trailer(
-            duration_s=results.duration_s,
-            models=dict(results.models),
-            tokens=dict(results.tokens),
-            calls=results.calls,
-            cache_hits=results.cache_hits,
-            notes=tuple(results.notes),
-            collection_notes=collection_notes,
-            interrupted=results.interrupted,
-            exit_code=results.exit_code,
-            noise=noise,
-            agreements={
-                rubric_key(path, self._rootdir): dict(by_key)
-                for path, by_key in (agreements or {}).items()
-            },
-        )
-        self._write(trailer_dict(trailer))
-        self.close()
-        os.replace(partial_path(self.path), self.path)
-
-    def close(self) -> None:
-        """Stop writing; the ``.partial`` file stays (a run that failed or was killed)."""
-        if self._out is not None:
-            self._out.close()
-            self._out = None
-
-    def discard(self) -> None:
-        """The run decided nothing (Batch API submitted or pending): leave no file."""
-        self.close()
-        partial_path(self.path).unlink(missing_ok=True)
-
-
-def header_for(
-    runs: list[RubricRun], rootdir: Path, started_at: float, shard: tuple[int, int] | None
-) -> Header:
-    return Header(
-        started_at=started_at,
-        rubrics=tuple(
-            RubricHeader(
-                path=rubric_key(run.loaded.path, rootdir),
-                name=run.name,
-                sha256=file_sha256(run.loaded.path),
-                dataset_sha256=file_sha256(run.loaded.dataset_path),
-                selected=tuple(c.id for c in run.selected),
-            )
-            for run in runs
-        ),
-        shard=shard,
-    )
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -412,20 +305,3 @@ def load_results(path: Path) -> ResultsFile:
     if header is None:
         raise ConfigError("empty results file (no header line)", path=path)
     return ResultsFile(path, header, cases, trailer)
-
-
-def write_results(
-    path: Path,
-    results: RunResults,
-    rootdir: Path,
-    agreements: Agreements | None = None,
-    collection_notes: tuple[str, ...] = (),
-) -> Path:
-    """The whole file at once, for results merged from shards (an xdist run's folder)."""
-    header = header_for(results.rubrics, rootdir, results.started_at, None)
-    writer = ResultsWriter(path, header, rootdir)
-    for run in results.rubrics:
-        for result in run.cases.values():
-            writer.case(run, result)
-    writer.finish(results, agreements, collection_notes)
-    return path

@@ -145,7 +145,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     directory = session.config.rootpath / report_dir(session.config)
     paths = evaluation.write_reports(directory)
     if merged is not None and merged.results is not None:
-        from deltajudge.results_file import FILE_NAME, write_results
+        from deltajudge.results_file import FILE_NAME
+        from deltajudge.results_writer import write_results
 
         written = write_results(
             directory / FILE_NAME,
