@@ -808,19 +808,6 @@ def test_a_partial_run_does_not_update_the_baseline_unless_forced(project: Proje
     assert baseline.is_file()
 
 
-def test_xdist_is_refused_for_rubric_files_before_any_call(project: Project) -> None:
-    project.write()
-
-    result = project.run_subprocess("-n", "2")
-
-    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()  # xdist's code
-    result.stdout.fnmatch_lines(
-        ["*deltajudge does not run rubric files under pytest-xdist (-n)*", "Hint: drop -n*"]
-    )
-    assert project.server.count() == 0
-    assert not (project.path / "reports").exists()
-
-
 # -- deltajudge init ------------------------------------------------------------------------
 
 

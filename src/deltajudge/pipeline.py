@@ -14,6 +14,7 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from deltajudge.generation.cache import ResponseCache
     from deltajudge.generation.caller import Caller
     from deltajudge.judge_check import RunAgreements
+    from deltajudge.results_writer import ResultsWriter
+    from deltajudge.shards import Shard
 
 EMBEDDED_JUDGE_NOTE = (
     "The judge is the embedded Gemma 3 270M (pretrained, not instruction-tuned): a "
@@ -73,6 +76,9 @@ class Evaluation:
     dry: bool = False
     #: How to add a missing alias, in the user's config and command spelling.
     alias_hint: Callable[[str], str] | None = None
+    #: ``--dj-shard K/N``: this run evaluates one shard; its gates are decided by
+    #: ``deltajudge merge`` over all shards, and it never becomes the baseline.
+    shard: Shard | None = None
     #: What collection found that the report must say too (leaked evaluation prompts).
     collection_notes: list[str] = field(default_factory=list)
     #: ``judge_agreement`` gates: the judge against their labels, per rubric file.
@@ -134,9 +140,13 @@ class Evaluation:
         progress: Progress | None = None,
         stop_when: StopWhen | None = None,
         announce: Announce | None = None,
+        results_file: Path | None = None,
+        conclude: bool = True,
     ) -> None:
         """Run every selected case once. A failure of the whole run is kept, not raised,
-        so that each item can report it instead of one traceback for the session."""
+        so that each item can report it instead of one traceback for the session.
+        ``results_file`` gets each case's raw results as it finishes (`results_file`).
+        ``conclude=False``: results only (an xdist worker concludes the union later)."""
         runs = []
         aliases: set[str] = set()
         for path, ids in self.selected.items():
@@ -146,23 +156,49 @@ class Evaluation:
                 RubricRun(loaded=loaded, selected=[c for c in loaded.cases if c.id in wanted])
             )
             aliases |= loaded.rubric.aliases()
+        writer = self._results_writer(runs, results_file) if results_file else None
         warm = _WarmUp()
         try:
             models = resolve_models(self.settings, aliases, os.environ)
+            finished = _written(writer, stop_when) if writer is not None else stop_when
             self.results, self.agreements = asyncio.run(
-                self._execute(runs, models, progress, stop_when, announce, warm)
+                self._execute(runs, models, progress, finished, announce, warm)
             )
         except DeltajudgeError as exc:
             self.failure = exc
             return
         finally:
             warm.join()
+            if writer is not None and self.results is None:
+                writer.close()  # results.jsonl.partial, no trailer: the run did not finish
         if self.results.batch is not None:  # batches submitted or pending: nothing to decide
+            if writer is not None:
+                writer.discard()  # the run finishes when its batches are collected
             return
+        if writer is not None:
+            writer.finish(self.results, self.agreements, tuple(self.collection_notes))
         evaluated = sum(len(run.cases) for run in self.results.rubrics)
         selected = sum(len(run.selected) for run in self.results.rubrics)
         if evaluated < selected and not self.results.interrupted:  # Ctrl-C: INCOMPLETE
             self.partial = self.stopped = True  # stopped early (-x): not a full run
+        if conclude:
+            self._conclude()
+
+    def _results_writer(self, runs: list[RubricRun], path: Path) -> ResultsWriter:
+        from deltajudge.results_writer import ResultsWriter, header_for
+
+        shard = (self.shard.index, self.shard.count) if self.shard else None
+        return ResultsWriter(path, header_for(runs, self.rootdir, time.time(), shard), self.rootdir)
+
+    def conclude(self, results: RunResults, agreements: RunAgreements | None = None) -> None:
+        """Statistics, gates and the report from results made elsewhere (``deltajudge
+        merge``): the same path a run takes after its engine finishes."""
+        self.results = results
+        self.agreements = dict(agreements or {})
+        for run in results.rubrics:
+            self.rubrics[run.loaded.path] = run.loaded
+            self.selected[run.loaded.path] = [c.id for c in run.selected]
+        self.partial = any(len(run.selected) < len(run.loaded.cases) for run in results.rubrics)
         self._conclude()
 
     async def _execute(
@@ -196,6 +232,8 @@ class Evaluation:
         from deltajudge.reporting.build import build_report, rubric_entry
 
         assert self.results is not None
+        for run in self.results.rubrics:  # data-set order: figures do not depend on timing
+            run.cases = {c.id: run.cases[c.id] for c in run.selected if c.id in run.cases}
         entries = []
         cache = self._figures_cache()
         try:
@@ -217,11 +255,13 @@ class Evaluation:
             rootdir=self.rootdir,
             notes=self._notes(),
         )
+        if self.shard is not None:
+            self.report.shard = str(self.shard)
 
     def _gate_on_baseline(self, entries: list[RubricEntry]) -> None:
         """Add the ``baseline`` gate to each rubric when a baseline report is given."""
-        if self.settings.baseline is None:
-            return
+        if self.settings.baseline is None or self.shard is not None:
+            return  # a shard's baseline gate is decided by `deltajudge merge`
         from deltajudge.gating.baseline import baseline_gate, baseline_tolerance  # deepdiff
         from deltajudge.reporting.compare import load_baseline
 
@@ -251,13 +291,16 @@ class Evaluation:
 
     @property
     def accepts_baseline(self) -> bool:
-        """A baseline is accepted from a full run only, unless the user forces it."""
-        return not self.partial or self.settings.force_baseline
+        """A baseline is accepted from a full run only, unless the user forces it; never
+        from a shard (its union with the other shards is, through ``deltajudge merge``)."""
+        return self.shard is None and (not self.partial or self.settings.force_baseline)
 
     def _notes(self) -> list[str]:
         assert self.results is not None
         judges = set().union(*(r.loaded.rubric.judge_aliases() for r in self.results.rubrics))
         notes = list(self.results.notes)  # endpoints that went down or throttled, said once
+        if self.shard is not None:
+            notes.insert(0, _shard_note(self.shard))
         notes += self.collection_notes
         if self.results.interrupted is not None:
             notes.insert(0, self._incomplete_note())
@@ -335,6 +378,36 @@ class Evaluation:
         url = self.settings.report_url
         paths.append(write_markdown(self.report, directory / "summary.md", report_url=url))
         return paths
+
+
+def _shard_note(shard: Shard) -> str:
+    return (
+        f"SHARD {shard}: these figures cover this shard's cases only; the gates are decided "
+        "by `deltajudge merge` over every shard's results.jsonl"
+    )
+
+
+def _written(writer: ResultsWriter, stop_when: StopWhen | None) -> StopWhen:
+    """The engine's per-finished-case callback, also writing the case's line."""
+
+    def finished(run: RubricRun, result: CaseResult) -> bool:
+        writer.case(run, result)
+        return stop_when(run, result) if stop_when is not None else False
+
+    return finished
+
+
+def merge_shards(folders: list[Path], settings: Settings, rootdir: Path) -> Evaluation:
+    """``deltajudge merge``: the shards' results as one run, concluded as a run is."""
+    from deltajudge.results_file import load_results
+    from deltajudge.shards import merged_agreements, merged_collection_notes, merged_results
+
+    files = [load_results(f) for f in folders]
+    results = merged_results(files, rootdir)
+    evaluation = Evaluation(settings=settings, rootdir=rootdir)
+    evaluation.collection_notes = merged_collection_notes(files)
+    evaluation.conclude(results, merged_agreements(files, rootdir))
+    return evaluation
 
 
 class _WarmUp:

@@ -94,6 +94,12 @@ def needs_redaction(text: str) -> bool:
     return _may_hold(text, text.lower(), values) and _pattern(values).search(text) is not None
 
 
+def needs_redaction_among(text: str, values: tuple[str, ...]) -> bool:
+    """`needs_redaction` against `secrets` read once: a writer of 100,000 lines would
+    otherwise scan the environment once per line."""
+    return _may_hold(text, text.lower(), values) and _pattern(values).search(text) is not None
+
+
 def needs_redaction_bytes(data: bytes) -> bool:
     """`needs_redaction` for UTF-8 bytes: report.json is checked without decoding it."""
     values = secrets()

@@ -79,10 +79,22 @@ def _init(ns: argparse.Namespace) -> int:
     return init_project(ns)
 
 
+def _merge_arguments(parser: argparse.ArgumentParser) -> None:
+    from deltajudge.cli.merge import add_arguments
+
+    add_arguments(parser)
+
+
 def _batch_arguments(parser: argparse.ArgumentParser) -> None:
     from deltajudge.cli.batch import add_arguments
 
     add_arguments(parser)
+
+
+def _merge(ns: argparse.Namespace) -> int:
+    from deltajudge.cli.merge import merge
+
+    return merge(ns)
 
 
 def _batch(ns: argparse.Namespace) -> int:
@@ -96,6 +108,9 @@ COMMANDS: dict[str, Command] = {
     "init": Command("write deltajudge.toml, a rubric and a data set here", _init_arguments, _init),
     "report": Command("re-render HTML and Markdown from report.json", _report_arguments, _rerender),
     "diff": Command("what changed between two report.json files", _diff_arguments, _diff),
+    "merge": Command(
+        "one report from the results of --dj-shard K/N runs", _merge_arguments, _merge
+    ),
     "batch": Command("where a suite's Batch API runs are (status)", _batch_arguments, _batch),
 }
 

@@ -44,8 +44,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if not (is_rubric_file(file_path) or _named_rubric(file_path, parent.config)):
         return None
-    if xdist.is_worker(parent.config):
-        return xdist.RefusedRubricFile.from_parent(parent, path=file_path)
     return RubricFile.from_parent(parent, path=file_path)
 
 
@@ -65,30 +63,58 @@ _NAMED = pytest.StashKey[set[Path]]()
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     evaluation = existing_evaluation(config)
-    if evaluation is None or evaluation.settings.limit is None:
+    if evaluation is None:
         return
-    kept, dropped = selection.limited(items, evaluation.settings.limit)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+    if evaluation.settings.limit is not None:  # the limit first: shards split its subset
+        kept, dropped = selection.limited(items, evaluation.settings.limit)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+    if evaluation.shard is not None:
+        kept, dropped = selection.sharded(items, evaluation.shard)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     evaluation = existing_evaluation(session.config)
     if evaluation is not None:
         selection.select(evaluation, session.items)
+        if xdist.is_worker(session.config):  # all workers collect all; each runs its shard
+            session.config.stash[_RESULTS] = xdist.restrict(evaluation, session.config)
+
+
+#: Where this session's raw results go (an xdist worker: its shard file in the run folder).
+_RESULTS = pytest.StashKey[Path]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: object) -> None:
+    """pytest-xdist's controller, for each worker: its shard and the run's folder."""
+    xdist.configure_node(node)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> object:
     evaluation = existing_evaluation(session.config)
-    if evaluation is not None and evaluation.has_work and not session.config.option.collectonly:
+    worker = xdist.is_worker(session.config)
+    # An xdist worker runs even an empty shard: the others wait for its (empty) file.
+    work = evaluation is not None and (evaluation.has_work or (worker and evaluation.selected))
+    if evaluation is not None and work and not session.config.option.collectonly:
         progress = ProgressLine.for_config(session.config, evaluation.settings.progress)
         maxfail = session.config.option.maxfail or 0
         stop = selection.stop_after_failures(maxfail) if maxfail > 0 else None
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         announce = reporter.write_line if reporter is not None else None
-        evaluation.run(progress, stop, announce)
+        from deltajudge.results_file import FILE_NAME  # every run streams its raw results
+
+        results = session.config.stash.get(_RESULTS, None)
+        if results is None:
+            results = session.config.rootpath / report_dir(session.config) / FILE_NAME
+        evaluation.run(progress, stop, announce, results, conclude=not worker)
+        if worker:
+            xdist.note_failure(session.config, evaluation)
         if progress is not None:
             progress.finish()
         if evaluation.batch is not None:  # submitted or pending: no item has a verdict yet
@@ -102,26 +128,51 @@ def pytest_runtestloop(session: pytest.Session) -> object:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    if xdist.is_worker(session.config):
+        return  # the controller writes the one set of reports
     evaluation = existing_evaluation(session.config)
     if evaluation is not None and evaluation.batch is not None:
         session.exitstatus = evaluation.batch.exit_code  # 75: submitted or pending, no verdict
         return
+    merged = xdist.merge_on_controller(session.config)
+    if merged is not None and merged.failure is not None:  # workers' items said it too
+        session.config.stash[_MERGE_FAILURE] = str(merged.failure)
+        if session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    evaluation = merged or evaluation
     if evaluation is None or evaluation.report is None:
         return
     directory = session.config.rootpath / report_dir(session.config)
-    session.config.stash[_PATHS] = [str(p) for p in evaluation.write_reports(directory)]
+    paths = evaluation.write_reports(directory)
+    if merged is not None and merged.results is not None:
+        from deltajudge.results_file import FILE_NAME
+        from deltajudge.results_writer import write_results
+
+        written = write_results(
+            directory / FILE_NAME,
+            merged.results,
+            merged.rootdir,
+            merged.agreements,
+            tuple(merged.collection_notes),
+        )
+        paths.append(written)
+    session.config.stash[_PATHS] = [str(p) for p in paths]
     if evaluation.results is not None and evaluation.results.exit_code:
         session.exitstatus = evaluation.results.exit_code  # 130 after Ctrl-C, 143 after SIGTERM
 
 
 _PATHS = pytest.StashKey[list[str]]()
+_MERGE_FAILURE = pytest.StashKey[str]()
 
 
 def report_dir(config: pytest.Config) -> str:
-    """A partial run (``-k``, ``--dj-limit``) writes beside the full run's folder, never
-    over it, unless the command line names the folder."""
+    """A partial run (``-k``, ``--dj-limit``) or a shard writes beside the full run's
+    folder, never over it, unless the command line names the folder."""
     evaluation = evaluation_for(config)
     chosen = evaluation.settings.report_dir
+    if evaluation.shard is not None and config.getoption("dj_report_dir") is None:
+        shard = evaluation.shard
+        return f"{chosen.rstrip('/')}-shard-{shard.index}-of-{shard.count}"
     if evaluation.partial and config.getoption("dj_report_dir") is None:
         return f"{chosen.rstrip('/')}-partial"
     return chosen
@@ -148,6 +199,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for line in (evaluation.batch.headline, *evaluation.batch.lines):
             terminalreporter.write_line(line)
         return
+    failure = terminalreporter.config.stash.get(_MERGE_FAILURE, None)
+    if failure is not None:
+        terminalreporter.section("deltajudge")
+        terminalreporter.write_line(failure)
     if evaluation is None or evaluation.report is None:
         return
     from deltajudge.reporting.terminal import summary_lines

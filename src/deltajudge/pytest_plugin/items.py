@@ -13,12 +13,14 @@ import pytest
 
 from deltajudge.errors import UserInputError
 from deltajudge.gating.names import BASELINE_GATE
+from deltajudge.pytest_plugin import xdist
 from deltajudge.pytest_plugin.session import evaluation_for
 from deltajudge.redaction import scrub
 
 if TYPE_CHECKING:
     from deltajudge.cases import Case
     from deltajudge.judging.loading import LoadedRubric
+    from deltajudge.pipeline import Evaluation
 
 
 class CaseFailed(Exception):
@@ -55,6 +57,17 @@ class RubricFile(pytest.File):
             yield GateItem.from_parent(self, name=BASELINE_GATE, loaded=loaded)
 
 
+def ready(config: pytest.Config) -> Evaluation:
+    """The evaluation an item reads; on an xdist worker, once every worker's shard is in
+    (its items may be of cases another worker evaluated)."""
+    evaluation = evaluation_for(config)
+    if evaluation.failure is None and xdist.is_worker(config):
+        problem = xdist.complete(config, evaluation)
+        if problem is not None:
+            raise CaseFailed(problem)
+    return evaluation
+
+
 class CaseItem(pytest.Item):
     def __init__(self, *, loaded: LoadedRubric, case: Case, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -63,7 +76,7 @@ class CaseItem(pytest.Item):
 
     def runtest(self) -> None:
         """Reads the case's verdict (decided in `deltajudge.gating`, stored in the report)."""
-        evaluation = evaluation_for(self.config)
+        evaluation = ready(self.config)
         if evaluation.failure is not None:
             raise CaseFailed(evaluation.failure.__str__())
         result = evaluation.case_result(self.loaded.path, self.case.id)
@@ -101,9 +114,14 @@ class GateItem(pytest.Item):
         self.loaded = loaded
 
     def runtest(self) -> None:
-        evaluation = evaluation_for(self.config)
+        evaluation = ready(self.config)
         if evaluation.failure is not None:
             raise CaseFailed(str(evaluation.failure))
+        if evaluation.shard is not None:
+            pytest.skip(
+                f"decided by `deltajudge merge`: this run is shard {evaluation.shard}, and a "
+                "gate needs every shard's cases"
+            )
         gate = evaluation.gate(self.loaded.path, self.name)
         if gate is None:
             raise CaseFailed("the gate was not evaluated (were its cases deselected?)")

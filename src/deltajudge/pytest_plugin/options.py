@@ -10,11 +10,14 @@ import argparse
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
 from deltajudge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from deltajudge.shards import Shard
 
 Kind = Literal["value", "int", "append", "switch"]
 
@@ -64,6 +67,13 @@ OPTIONS: tuple[Option, ...] = (
         "KEY=VALUE",
     ),
     Option("limit", "evaluate a seeded random subset of N cases per rubric", "int", "N"),
+    Option(
+        "shard",
+        "evaluate shard K of N (a stable 1/N of each rubric's cases); gates are decided "
+        "by `deltajudge merge`",
+        "value",
+        "K/N",
+    ),
     Option("report-dir", "where report.json/html and summary.md go", "value", "DIR"),
     Option(
         "report-url",
@@ -146,6 +156,19 @@ def overrides(config: pytest.Config) -> dict[str, Any]:
     return out
 
 
+def shard(config: pytest.Config) -> Shard | None:
+    """``--dj-shard K/N``, checked: a malformed or out-of-range value is a usage error."""
+    from deltajudge.shards import parse_shard
+
+    value = config.getoption("dj_shard")
+    if value is None:
+        return None
+    try:
+        return parse_shard(value)
+    except ConfigError as exc:
+        raise pytest.UsageError(exc.render()) from None
+
+
 def config_file(config: pytest.Config) -> Path | None:
     value = config.getoption("dj_config")
     return Path(value) if value else None
@@ -162,14 +185,33 @@ def check(config: pytest.Config) -> None:
     limit = config.getoption("dj_limit")
     if limit is not None and limit < 1:
         raise pytest.UsageError(f"--dj-limit expects a number of cases >= 1 (got {limit})")
+    if config.getoption("dj_shard") is not None:
+        shard(config)
+        if _under_xdist(config):
+            raise pytest.UsageError(
+                "--dj-shard K/N cannot go with pytest-xdist's -n: under -n each worker "
+                "already evaluates a shard of its own\nHint: drop -n on a shard machine, or "
+                "drop --dj-shard and let -n split the cases"
+            )
     batch = config.getoption("dj_batch")
     if batch is not None and batch not in ("submit", "collect"):
         raise pytest.UsageError(f"--dj-batch expects submit or collect (got {batch!r})")
+    if batch is not None and _under_xdist(config):
+        raise pytest.UsageError(
+            "--dj-batch cannot go with pytest-xdist's -n: a batch is submitted and collected "
+            "by one process\nHint: drop -n (the provider runs the batch, not this machine); "
+            "--dj-shard K/N splits a batch suite across CI machines"
+        )
     if config.getoption("dj_model") or config.getoption("dj_set"):
         try:
             overrides(config)
         except ConfigError as exc:
             raise pytest.UsageError(exc.render()) from None
+
+
+def _under_xdist(config: pytest.Config) -> bool:
+    """The controller of a ``-n`` run (workers inherit the options it already checked)."""
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
 
 
 def check_exclusive(config: pytest.Config) -> None:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from deltajudge.engine import StopWhen
     from deltajudge.pipeline import Evaluation
     from deltajudge.results import CaseResult, RubricRun
+    from deltajudge.shards import Shard
 
 #: The subset ``--dj-limit`` draws is the same on every run, so two limited runs compare.
 LIMIT_SEED = 20261201
@@ -37,6 +38,19 @@ def limited(
             dropped |= {id(c) for c in cases if id(c) not in keep}
     kept = [i for i in items if id(i) not in dropped]
     return kept, [i for i in items if id(i) in dropped]
+
+
+def sharded(
+    items: Sequence[pytest.Item], shard: Shard
+) -> tuple[list[pytest.Item], list[pytest.Item]]:
+    """Keep the case items of shard K/N (by a hash of rubric name and case id) and every
+    gate item (a shard's gates report that ``deltajudge merge`` decides them)."""
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        mine = not isinstance(item, CaseItem) or shard.holds(item.loaded.name, item.case.id)
+        (kept if mine else dropped).append(item)
+    return kept, dropped
 
 
 def select(evaluation: Evaluation, items: Sequence[pytest.Item]) -> None:

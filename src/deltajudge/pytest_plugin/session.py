@@ -33,6 +33,7 @@ def evaluation_for(config: pytest.Config) -> Evaluation:
             rootdir=config.rootpath,
             dry=bool(config.option.collectonly),
             alias_hint=lambda alias: alias_hint(alias, source, option),
+            shard=options.shard(config),
         )
         config.stash[_KEY] = found
     return found

@@ -211,6 +211,8 @@ class Report(_Model):
     calls: int = 0
     cache_hits: int = 0
     notes: list[str] = Field(default_factory=list)
+    #: "K/N" for a ``--dj-shard`` run: its figures cover one shard; its gates are not final.
+    shard: str | None = None
     models: dict[str, ModelInfo]
     rubrics: list[RubricEntry]
 
