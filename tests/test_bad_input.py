@@ -66,6 +66,10 @@ BAD_ROWS = {
     "deep nesting": ('{"input": "x", "n": ' + "[" * 5000 + "]" * 5000 + "}\n", "nested deeper"),
     "reference NaN": ('{"id": "a", "input": "x", "reference": NaN}\n', "invalid JSON: NaN"),
     "Infinity": ('{"id": "a", "input": "x", "w": -Infinity}\n', "invalid JSON: -Infinity"),
+    "overflowing number": (
+        '{"id": "a", "input": "x", "reference": 1e999}\n',
+        "invalid JSON: 1e999 is out of range",
+    ),
     "id true": (_row(id=True, input="x"), "id: expected a string or an integer, got bool"),
     "id empty": (_row(id="", input="x"), "id: is empty"),
     "id whitespace": (_row(id=" \t", input="x"), "id: is empty"),

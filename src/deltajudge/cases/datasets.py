@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -224,10 +225,10 @@ def _parse_line(line: str, path: Path, number: int) -> dict[str, Any]:
     if _nesting(line) > MAX_NESTING:
         raise DatasetError(f"nested deeper than {MAX_NESTING} levels", path=path, line=number)
     try:
-        row = json.loads(line, parse_constant=_no_constant)
+        row = json.loads(line, parse_constant=_no_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise _json_error(exc, line, path, number) from None
-    except (ValueError, RecursionError) as exc:  # 4,300-digit integers, NaN, Infinity
+    except (ValueError, RecursionError) as exc:  # 4,300-digit integers, NaN, Infinity, 1e999
         raise DatasetError(f"invalid JSON: {exc}", path=path, line=number) from None
     if isinstance(row, list):
         raise DatasetError(
@@ -268,6 +269,15 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    """``1e999`` is valid JSON but no float: Python reads it as infinity, which no report
+    can write back. Refused like ``Infinity``."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text} is out of range for a number")
+    return value
 
 
 def _unencodable(value: Any, where: str) -> str | None:
