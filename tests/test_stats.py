@@ -14,20 +14,15 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deltajudge.stats import (
-    JudgeNoise,
-    LengthEffect,
+from deltajudge.stats.aggregates import PassRate, Summary, pass_rate, summarize
+from deltajudge.stats.length import LengthEffect, length_effect
+from deltajudge.stats.noise import JudgeNoise, judge_noise
+from deltajudge.stats.paired import (
     McNemar,
     PairedComparison,
-    PassRate,
-    Summary,
     compare_paired,
-    judge_noise,
-    length_effect,
     mcnemar,
-    pass_rate,
     regressions,
-    summarize,
 )
 from deltajudge.stats.wilcoxon import EXACT_MAX_NONZERO, signed_rank
 

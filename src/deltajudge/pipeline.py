@@ -8,21 +8,18 @@ read outcomes. The single ``asyncio.run`` of a session is in `Evaluation.run`.
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
-import json
 import os
 import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
-from deltajudge import __version__
 from deltajudge.engine import Announce, Progress, StopWhen, execute
 from deltajudge.errors import ConfigError, DeltajudgeError
+from deltajudge.figures_cache import figures_for
 from deltajudge.gating.names import BASELINE_GATE
 from deltajudge.gating.outcome import CaseVerdict, GateResult
 from deltajudge.generation.models import resolve_models
@@ -34,7 +31,6 @@ from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage
 from deltajudge.settings import ModelConfig, Settings
 
 if TYPE_CHECKING:
-    from deltajudge.gating.gates import Agreements
     from deltajudge.generation.batch_state import BatchOutcome
     from deltajudge.generation.cache import ResponseCache
     from deltajudge.generation.caller import Caller
@@ -238,7 +234,7 @@ class Evaluation:
         cache = self._figures_cache()
         try:
             for run in self.results.rubrics:
-                figures = _figures_for(run, cache, self.agreements.get(run.loaded.path, {}))
+                figures = figures_for(run, cache, self.agreements.get(run.loaded.path, {}))
                 gates = {g.name: g for g in figures.gates}
                 rubric = run.loaded.rubric
                 verdicts = {i: case_verdict(r, rubric) for i, r in run.cases.items()}
@@ -453,70 +449,3 @@ def _add_spend(results: RunResults, caller: Caller) -> None:
         cost = caller.cost_usd(alias)
         if usage.cost_usd is not None and cost is not None:
             usage.cost_usd = round(usage.cost_usd + cost, 6)
-
-
-def _figures_for(
-    run: RubricRun, cache: ResponseCache | None, agreements: Agreements | None = None
-) -> Figures:
-    """The rubric's statistics and gates: replayed when an earlier run scored exactly the
-    same, else computed. Importing scipy and bootstrapping is most of a cached rerun's time."""
-    key = _figures_key(run, agreements)
-    found = cache.get_figures(key) if cache is not None else None
-    if found is not None:
-        return Figures.model_validate_json(found)
-    # scipy (~0.8 s to import) loads only here: collection and replays stay quick.
-    from deltajudge.gating.gates import decide
-    from deltajudge.reporting.build import figures
-    from deltajudge.stats.rubric import analyze
-
-    stats = analyze(run)
-    computed = figures(stats, decide(run.loaded.rubric, stats, agreements or {}))
-    if cache is not None:
-        cache.put_figures(key, computed.model_dump_json())
-    return computed
-
-
-@functools.cache
-def _figures_code_hash() -> str:
-    """The code that computes figures, so an edited statistic never replays a stale one."""
-    package = Path(__file__).parent
-    digest = hashlib.sha256()
-    for source in sorted([*package.glob("stats/*.py"), *package.glob("gating/*.py")]):
-        digest.update(source.read_bytes())
-    digest.update((package / "reporting" / "build.py").read_bytes())
-    digest.update((package / "constants.py").read_bytes())
-    return digest.hexdigest()
-
-
-def _figures_key(run: RubricRun, agreements: Agreements | None = None) -> str:
-    """Everything the statistics and gates read, and nothing else: the rubric file, the
-    version that computes them, and per case each answer's length and each grade."""
-    rubric = run.loaded.rubric
-    cases: list[list[object]] = []
-    for case in run.selected:
-        result = run.cases.get(case.id)
-        if result is None:
-            cases.append([case.id])
-            continue
-        row: list[object] = [case.id]
-        for alias in rubric.models:
-            sample = result.samples.get(alias)
-            row.append(len(sample.output_text) if sample and not sample.error else None)
-            for grader in rubric.graders:
-                grade = result.grade(alias, grader.name)
-                if grade is None:
-                    row.append(None)
-                    continue
-                row.append([grade.score, grade.passed, grade.ok, sorted(grade.details.items())])
-        cases.append(row)
-    noise = sorted([list(k), v] for k, v in run.noise.items())
-    material = {
-        "version": __version__,
-        "code": _figures_code_hash(),
-        "rubric": hashlib.sha256(run.loaded.path.read_bytes()).hexdigest(),
-        "cases": cases,
-        "noise": [run.noise_grader, noise],
-        "agreements": sorted([list(k), asdict(v)] for k, v in (agreements or {}).items()),
-    }
-    canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

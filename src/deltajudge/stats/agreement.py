@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import scipy.stats
-
 from deltajudge.constants import CONFIDENCE
 
 #: Below this p-value a judge "beats" chance or the length heuristic.
@@ -41,6 +39,8 @@ class Agreement:
 
 def agreement(outcomes: Sequence[int]) -> Agreement:
     """``outcomes``: +1 agrees with the label, 0 a tie, -1 disagrees."""
+    import scipy.stats  # here: results files read this module's classes at collection
+
     agree = sum(1 for o in outcomes if o > 0)
     disagree = sum(1 for o in outcomes if o < 0)
     ties = len(outcomes) - agree - disagree
@@ -84,6 +84,8 @@ def validate_judge(
     judge: Sequence[int | None], preferred_chars: Sequence[int], rejected_chars: Sequence[int]
 ) -> JudgeValidation:
     """``judge[i]``: +1/0/-1 as in `agreement`, None when it could not judge pair i."""
+    import scipy.stats
+
     scored = [i for i, o in enumerate(judge) if o is not None]
     verdicts = [judge[i] or 0 for i in scored]
     longer = [_sign(preferred_chars[i] - rejected_chars[i]) for i in scored]
