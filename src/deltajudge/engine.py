@@ -53,8 +53,6 @@ Progress = Callable[[Tick], None]
 StopWhen = Callable[[RubricRun, CaseResult], bool]
 #: Told one line before the first call: what the run is estimated to cost.
 Announce = Callable[[str], None]
-#: Called once before the first call when the cache cannot answer the whole run.
-OnCalls = Callable[[], None]
 
 
 async def execute(
@@ -65,17 +63,14 @@ async def execute(
     progress: Progress | None,
     stop_when: StopWhen | None = None,
     announce: Announce | None = None,
-    on_calls: OnCalls | None = None,
 ) -> RunResults:
     started = time.time()
     stop = Stop()
     batch: BatchOutcome | None = None
     async with open_caller(models, settings, rootdir) as caller:
-        priced, calls = _check_budget(runs, caller, settings)
+        priced = _check_budget(runs, caller, settings)
         if announce is not None and priced:
             announce(f"deltajudge: {priced[0]}")
-        if on_calls is not None and calls:
-            on_calls()
         caller.batch = open_batch_runs(settings, rootdir, caller.models)
         if caller.batch is None or await caller.batch.collect(caller.client):
             await stop.run(_run_all(runs, caller, progress, stop, stop_when))
@@ -96,16 +91,13 @@ async def execute(
     )
 
 
-def _check_budget(
-    runs: list[RubricRun], caller: Caller, settings: Settings
-) -> tuple[list[str], int]:
+def _check_budget(runs: list[RubricRun], caller: Caller, settings: Settings) -> list[str]:
     """Price the run before any call: refuse one estimated above the spending cap
-    (nothing is spent), and say the estimate of any run that will make paid calls.
-    Also how many calls the cache cannot answer."""
+    (nothing is spent), and say the estimate of any run that will make paid calls."""
     from deltajudge.estimate import estimate
 
     if settings.batch == "collect":
-        return [], 0  # answers come from finished batches: nothing is called
+        return []  # answers come from finished batches: nothing is called
     priced = estimate(runs, caller, settings)
     cap = settings.max_cost
     if cap is not None and priced.cost_usd > cap:
@@ -116,9 +108,9 @@ def _check_budget(
             "samples; answers already cached cost nothing",
         )
     if not priced.paid:
-        return [], priced.calls
+        return []
     capped = f"; cap ${cap:g}" if cap is not None else ""
-    return [f"estimated before the run: {priced.describe()}{capped}"], priced.calls
+    return [f"estimated before the run: {priced.describe()}{capped}"]
 
 
 @contextlib.asynccontextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -153,18 +152,16 @@ class Evaluation:
             )
             aliases |= loaded.rubric.aliases()
         writer = self._results_writer(runs, results_file) if results_file else None
-        warm = _WarmUp()
         try:
             models = resolve_models(self.settings, aliases, os.environ)
             finished = _written(writer, stop_when) if writer is not None else stop_when
             self.results, self.agreements = asyncio.run(
-                self._execute(runs, models, progress, finished, announce, warm)
+                self._execute(runs, models, progress, finished, announce)
             )
         except DeltajudgeError as exc:
             self.failure = exc
             return
         finally:
-            warm.join()
             if writer is not None and self.results is None:
                 writer.close()  # results.jsonl.partial, no trailer: the run did not finish
         if self.results.batch is not None:  # batches submitted or pending: nothing to decide
@@ -204,13 +201,12 @@ class Evaluation:
         progress: Progress | None,
         stop_when: StopWhen | None,
         announce: Announce | None,
-        warm: _WarmUp,
     ) -> tuple[RunResults, RunAgreements]:
         """The cases, then the labelled pairs of ``judge_agreement`` gates (same models,
         settings and cache; skipped when the run was interrupted or only submitted or
         waited for batches, as nothing is decided then)."""
         results = await execute(
-            runs, models, self.settings, self.rootdir, progress, stop_when, announce, warm
+            runs, models, self.settings, self.rootdir, progress, stop_when, announce
         )
         wanted = [r.loaded for r in runs if any(g.labels for g in r.loaded.rubric.gates)]
         if not wanted or results.interrupted is not None or results.batch is not None:
@@ -404,32 +400,6 @@ def merge_shards(folders: list[Path], settings: Settings, rootdir: Path) -> Eval
     evaluation.collection_notes = merged_collection_notes(files)
     evaluation.conclude(results, merged_agreements(files, rootdir))
     return evaluation
-
-
-class _WarmUp:
-    """Imports what the conclusion needs (scipy is ~1 s of it) on a thread while the run
-    waits for its endpoints, so a run that makes calls does not pay for it afterwards.
-    Started only when some call is needed: a rerun the cache answers replays its figures
-    and never imports scipy at all."""
-
-    def __init__(self) -> None:
-        self._thread: threading.Thread | None = None
-
-    def __call__(self) -> None:
-        self._thread = threading.Thread(target=self._load, name="deltajudge-warm-up")
-        self._thread.start()
-
-    @staticmethod
-    def _load() -> None:
-        import deltajudge.gating.gates
-        import deltajudge.reporting.build
-        import deltajudge.reporting.html
-        import deltajudge.reporting.markdown
-        import deltajudge.stats.rubric  # noqa: F401
-
-    def join(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
 
 
 def _add_spend(results: RunResults, caller: Caller) -> None:
