@@ -119,6 +119,12 @@ def test_report_rerenders_html_and_markdown(
     beside.unlink()
     assert main(["report", str(saved_report)]) == 0  # no --out: beside the report
     assert beside.read_text(encoding="utf-8") == markdown
+    assert "report.html](https://ci.example.com/r.html)" not in markdown
+
+    url = ["--report-url", "https://ci.example.com/r.html"]
+    assert main(["report", str(saved_report), "--out", str(out), *url]) == 0
+    linked = (out / "summary.md").read_text(encoding="utf-8")
+    assert "[report.html](https://ci.example.com/r.html)" in linked
 
 
 def test_diff_exits_0_for_the_same_report_and_1_listing_the_changes(

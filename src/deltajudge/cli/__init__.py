@@ -48,12 +48,16 @@ class Command:
 def _report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("report", type=Path)
     parser.add_argument("--out", type=Path, help="folder for the renderings (default: beside it)")
+    parser.add_argument(
+        "--report-url",
+        help="where readers find report.html, linked from summary.md (https URL or artifact name)",
+    )
 
 
 def _rerender(ns: argparse.Namespace) -> int:
     from deltajudge.cli import reports
 
-    return reports.rerender(ns.report, ns.out)
+    return reports.rerender(ns.report, ns.out, ns.report_url)
 
 
 def _diff_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,13 +9,13 @@ from deltajudge.reporting.html import write_html
 from deltajudge.reporting.markdown import write_markdown
 
 
-def rerender(report_path: Path, out: Path | None) -> int:
+def rerender(report_path: Path, out: Path | None, report_url: str | None = None) -> int:
     report = load_report(report_path)
     directory = out or report_path.parent
     directory.mkdir(parents=True, exist_ok=True)
     for path in (
         write_html(report, directory / "report.html"),
-        write_markdown(report, directory / "summary.md"),
+        write_markdown(report, directory / "summary.md", report_url=report_url),
     ):
         print(f"wrote {path}")
     return 0
