@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from deltajudge.errors import RubricError
+from deltajudge.judging.grader_specs import ScoreModelGrader, StringCheckGrader
 from deltajudge.judging.loading import load_rubric
-from deltajudge.judging.rubric import ScoreModelGrader, StringCheckGrader, parse_rubric
+from deltajudge.judging.rubric import parse_rubric
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,8 @@ import yaml
 from deltajudge.gating.baseline import baseline_tolerance
 from deltajudge.gating.gates import decide, evaluate_gates, judge_bounds
 from deltajudge.gating.verdict import MIN_NONTIED, comparison_verdict, holm, verdicts
-from deltajudge.judging.rubric import GateSpec, Rubric
+from deltajudge.judging.gate_specs import GateSpec
+from deltajudge.judging.rubric import Rubric
 from deltajudge.reporting.model import NoiseEntry
 from deltajudge.stats.length import length_effect
 from deltajudge.stats.paired import PairedComparison, compare_paired

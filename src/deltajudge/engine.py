@@ -26,9 +26,10 @@ from deltajudge.generation.caller import Caller, LocalStart
 from deltajudge.generation.local_process import cpu_count
 from deltajudge.generation.request import CallResult, ModelRequest
 from deltajudge.interrupt import Stop
+from deltajudge.judging.grader_specs import PairwiseGrader, ScoreModelGrader
 from deltajudge.judging.graders import GraderFn, PairGraderFn, build_grader, build_pair_grader
 from deltajudge.judging.model_graders import score_model
-from deltajudge.judging.rubric import PairwiseGrader, Rubric, ScoreModelGrader
+from deltajudge.judging.rubric import Rubric
 from deltajudge.judging.templates import applies
 from deltajudge.judging.types import Grade, Sample
 from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage

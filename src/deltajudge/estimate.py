@@ -22,14 +22,14 @@ from deltajudge.cases import Case
 from deltajudge.generation.caller import Caller
 from deltajudge.generation.pricing import BATCH_PRICE_FACTOR, FREE, price_for
 from deltajudge.generation.request import ModelRequest
-from deltajudge.judging.rubric import (
+from deltajudge.judging.grader_specs import (
     LabelModelGrader,
     MultiGrader,
     PairwiseGrader,
-    Rubric,
     ScoreModelGrader,
     TextSimilarityGrader,
 )
+from deltajudge.judging.rubric import Rubric
 from deltajudge.judging.templates import applies
 from deltajudge.results import RubricRun
 from deltajudge.settings import ModelConfig, Settings

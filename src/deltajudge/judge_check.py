@@ -22,7 +22,7 @@ from deltajudge.cases import Case, Message
 from deltajudge.cases.case import content_text
 from deltajudge.cases.finetune_files import Row, read_rows
 from deltajudge.errors import ConfigError, DatasetError, RubricError, UserInputError
-from deltajudge.judging.rubric import GraderSpec, MultiGrader, PairwiseGrader
+from deltajudge.judging.grader_specs import GraderSpec, MultiGrader, PairwiseGrader
 from deltajudge.judging.types import Grade, Sample
 from deltajudge.settings import ModelConfig, Settings
 

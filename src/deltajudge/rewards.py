@@ -25,7 +25,7 @@ from typing import Any
 from deltajudge.cases import Case, Message
 from deltajudge.cases.case import content_text
 from deltajudge.errors import ConfigError
-from deltajudge.judging.rubric import GraderSpec, MultiGrader, PairwiseGrader
+from deltajudge.judging.grader_specs import GraderSpec, MultiGrader, PairwiseGrader
 from deltajudge.judging.types import Grade, Sample
 from deltajudge.settings import ModelConfig, Settings, find_config_file, load_settings
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from deltajudge.judging.rubric import GateSpec, Rubric
+from deltajudge.judging.gate_specs import GateSpec
+from deltajudge.judging.rubric import Rubric
 
 #: The gate item every rubric gets when ``--dj-baseline`` is given.
 BASELINE_GATE = "baseline"

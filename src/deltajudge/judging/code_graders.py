@@ -17,7 +17,7 @@ from typing import Any
 from deltajudge.cases import Case
 from deltajudge.errors import CallError
 from deltajudge.generation.caller import Caller
-from deltajudge.judging.rubric import PythonGrader, StringCheckGrader, TextSimilarityGrader
+from deltajudge.judging.grader_specs import PythonGrader, StringCheckGrader, TextSimilarityGrader
 from deltajudge.judging.templates import context, render
 from deltajudge.judging.types import Grade, Sample
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from deltajudge.judging.rubric import GateSpec, GraderSpec
+    from deltajudge.judging.gate_specs import GateSpec
+    from deltajudge.judging.grader_specs import GraderSpec
 
 
 def default_gates(graders: list[GraderSpec], compared: bool) -> list[GateSpec]:
     """``compared``: the rubric has a candidate, so there is a delta to gate."""
-    from deltajudge.judging.rubric import GateSpec
+    from deltajudge.judging.gate_specs import GateSpec
 
     gates = []
     for grader in graders:

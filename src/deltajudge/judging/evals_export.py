@@ -19,18 +19,18 @@ from jinja2 import meta
 from deltajudge.judging.contracts import OutputContract
 from deltajudge.judging.evals_import import alias_for
 from deltajudge.judging.evals_source import EvalsFormatError
-from deltajudge.judging.rubric import (
+from deltajudge.judging.grader_specs import (
     GraderSpec,
     LabelModelGrader,
     MessageTemplate,
     MultiGrader,
     PairwiseGrader,
     PythonGrader,
-    Rubric,
     ScoreModelGrader,
     StringCheckGrader,
     TextSimilarityGrader,
 )
+from deltajudge.judging.rubric import Rubric
 
 ModelIds = Callable[[str], str]
 

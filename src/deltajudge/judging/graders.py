@@ -17,9 +17,7 @@ from deltajudge.judging.code_graders import (
     text_similarity,
 )
 from deltajudge.judging.formula import check_formula, evaluate
-from deltajudge.judging.model_graders import label_model, score_model
-from deltajudge.judging.pairwise import PairGraderFn, pairwise
-from deltajudge.judging.rubric import (
+from deltajudge.judging.grader_specs import (
     GraderSpec,
     LabelModelGrader,
     MultiGrader,
@@ -29,6 +27,8 @@ from deltajudge.judging.rubric import (
     StringCheckGrader,
     TextSimilarityGrader,
 )
+from deltajudge.judging.model_graders import label_model, score_model
+from deltajudge.judging.pairwise import PairGraderFn, pairwise
 from deltajudge.judging.types import Grade, Sample
 
 __all__ = ["GraderFn", "PairGraderFn", "build_grader", "build_pair_grader"]

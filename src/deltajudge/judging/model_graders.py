@@ -19,16 +19,12 @@ from deltajudge.generation.caller import Caller
 from deltajudge.generation.request import CallResult, ModelRequest
 from deltajudge.judging.asking import RetryPolicy, Verdict, ask_judge, judge_params, prompt_text
 from deltajudge.judging.contracts import OutputContract
+from deltajudge.judging.grader_specs import LabelModelGrader, MessageTemplate, ScoreModelGrader
 from deltajudge.judging.parse import (
     JudgeParseError,
     as_score,
     parse_json_verdict,
     parse_text_verdict,
-)
-from deltajudge.judging.rubric import (
-    LabelModelGrader,
-    MessageTemplate,
-    ScoreModelGrader,
 )
 from deltajudge.judging.templates import context, references, render, with_answers
 from deltajudge.judging.types import Grade, Sample

@@ -18,9 +18,9 @@ from deltajudge.generation.caller import Caller
 from deltajudge.generation.request import CallResult, ModelRequest
 from deltajudge.judging.asking import Reader, RetryPolicy, Verdict, ask_judge, judge_params
 from deltajudge.judging.contracts import OutputContract
+from deltajudge.judging.grader_specs import PairwiseGrader
 from deltajudge.judging.model_graders import _format_instruction, copied_from, judge_messages
 from deltajudge.judging.parse import JudgeParseError, parse_json_verdict, parse_text_verdict
-from deltajudge.judging.rubric import PairwiseGrader
 from deltajudge.judging.templates import context
 from deltajudge.judging.types import Grade, Sample
 

@@ -16,15 +16,15 @@ from dataclasses import dataclass
 
 from deltajudge.cases import Case
 from deltajudge.generation.caller import Caller
-from deltajudge.judging.graders import build_grader, build_pair_grader
-from deltajudge.judging.injection import HOSTILE_ANSWERS, WEAK_ANSWER, Hostile
-from deltajudge.judging.loading import LoadedRubric
-from deltajudge.judging.rubric import (
+from deltajudge.judging.grader_specs import (
     GraderSpec,
     LabelModelGrader,
     PairwiseGrader,
     ScoreModelGrader,
 )
+from deltajudge.judging.graders import build_grader, build_pair_grader
+from deltajudge.judging.injection import HOSTILE_ANSWERS, WEAK_ANSWER, Hostile
+from deltajudge.judging.loading import LoadedRubric
 from deltajudge.judging.templates import applies
 from deltajudge.judging.types import Grade, Sample
 

@@ -13,7 +13,7 @@ from deltajudge import __version__
 from deltajudge.atomic import write_atomic
 from deltajudge.constants import REPORT_SCHEMA_VERSION
 from deltajudge.gating.outcome import CaseVerdict
-from deltajudge.judging.rubric import LabelModelGrader, PairwiseGrader, ScoreModelGrader
+from deltajudge.judging.grader_specs import LabelModelGrader, PairwiseGrader, ScoreModelGrader
 from deltajudge.reporting.model import (
     CaseEntry,
     ComparisonEntry,
