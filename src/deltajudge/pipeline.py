@@ -22,9 +22,8 @@ from deltajudge.figures_cache import figures_for
 from deltajudge.gating.names import BASELINE_GATE
 from deltajudge.gating.outcome import CaseVerdict, GateResult
 from deltajudge.generation.models import resolve_models
-from deltajudge.judging.gate_specs import GateTest
+from deltajudge.judging.gate_specs import PAIRED_METRICS, GateTest
 from deltajudge.judging.loading import LoadedRubric
-from deltajudge.judging.rubric_names import PAIRED_METRICS
 from deltajudge.reporting.model import Figures, Report, RubricEntry
 from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage
 from deltajudge.settings import ModelConfig, Settings

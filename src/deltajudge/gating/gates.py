@@ -17,9 +17,8 @@ from deltajudge.gating.checkpoints import checkpoint_sweep, family_verdicts
 from deltajudge.gating.names import gate_name, gate_targets
 from deltajudge.gating.outcome import CheckpointSweep, GateResult, Verdict
 from deltajudge.gating.verdict import ALPHA, MIN_NONTIED, usable, verdicts
-from deltajudge.judging.gate_specs import GateSpec
+from deltajudge.judging.gate_specs import PAIRED_METRICS, GateSpec
 from deltajudge.judging.rubric import Rubric
-from deltajudge.judging.rubric_names import PAIRED_METRICS
 from deltajudge.stats.agreement import JudgeValidation
 from deltajudge.stats.paired import PairedComparison
 from deltajudge.stats.rubric import Comparison, RubricStats

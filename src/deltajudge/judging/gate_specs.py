@@ -3,13 +3,14 @@ verdict) and its two checks (judge noise, per-case expectations)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
 from deltajudge.judging.grader_specs import ItemName, Strict
 
-GateMetric = Literal[
+#: Metrics read off a baseline-vs-candidate comparison.
+PairedMetric = Literal[
     "mean_delta",
     "delta_ci_low",
     "delta_ci_high",
@@ -17,12 +18,11 @@ GateMetric = Literal[
     "p_better",
     "p_worse",
     "win_rate",
-    "pass_rate",
-    "mean",
     "regressions",
-    "errors",
-    "judge_agreement",
 ]
+#: Per model (``pass_rate``, ``mean``, ``errors``), and the judge's own agreement.
+GateMetric = Literal[PairedMetric, "pass_rate", "mean", "errors", "judge_agreement"]
+PAIRED_METRICS: frozenset[str] = frozenset(get_args(PairedMetric))
 
 #: Named gates on a comparison's verdict (`deltajudge.gating.verdict`): superiority, no
 #: significant regression, non-inferiority within a margin, equivalence (TOST).

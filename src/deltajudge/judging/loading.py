@@ -12,6 +12,7 @@ from deltajudge.cases import Case, load_dataset
 from deltajudge.errors import RubricError
 from deltajudge.judging.code_graders import METRIC_MODULES, load_python_function
 from deltajudge.judging.formula import check_formula
+from deltajudge.judging.gate_specs import PAIRED_METRICS
 from deltajudge.judging.grader_specs import (
     GraderSpec,
     LabelModelGrader,
@@ -23,7 +24,6 @@ from deltajudge.judging.grader_specs import (
     TextSimilarityGrader,
 )
 from deltajudge.judging.rubric import Rubric, parse_rubric
-from deltajudge.judging.rubric_names import PAIRED_METRICS
 from deltajudge.judging.templates import applies, compile_condition, compile_template, context
 from deltajudge.judging.yaml_positions import dotted, nearest
 
