@@ -87,7 +87,12 @@ OPTIONS: tuple[Option, ...] = (
         "offline", "replay answers from the cache only; a call it cannot answer fails", "switch"
     ),
     Option("concurrency", "requests in flight per endpoint", "int", "N"),
-    Option("max-cost", "start no new case once this many USD are spent", "value", "USD"),
+    Option(
+        "max-cost",
+        "refuse a run estimated above this many USD; stop starting cases once spent",
+        "value",
+        "USD",
+    ),
     Option("no-progress", "no progress line while the engine runs", "switch"),
     Option("baseline", "gate against an accepted report.json", "value", "REPORT"),
     Option("update-baseline", "accept this run as the baseline (needs a full run)", "switch"),
