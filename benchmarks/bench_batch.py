@@ -20,7 +20,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_engine import harness_cmd, start_server, timed, write_suite
+from bench_engine import harness_cmd, scripted_server, timed, write_suite
 
 STEPS = ("submit", "collect", "submit", "collect", None)
 
@@ -46,8 +46,7 @@ def bench(n: int) -> list[list[object]]:
     rows: list[list[object]] = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        server, url = start_server(0, workdir)
-        try:
+        with scripted_server(0, workdir) as url:
             write_suite(workdir, n, url)
             seen, cached = 0, 0
             for step in STEPS:
@@ -68,9 +67,6 @@ def bench(n: int) -> list[list[object]]:
             wall, rss, code = timed(harness_cmd("--dj-no-cache"), workdir)
             rows.append(["direct run, no cache (for scale)", code, f"{wall:.1f}", f"{rss:.0f}",
                          "-", "-", "-", "-"])  # fmt: skip
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
     return rows
 
 

@@ -14,12 +14,14 @@ wait4), so the harness pays for its own start-up, collection and report writing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tabulate import tabulate
@@ -51,7 +53,10 @@ gates:
 BARE_LOOP = Path(__file__).with_name("bare_loop.py")
 
 
-def start_server(latency_ms: int, workdir: Path) -> tuple[subprocess.Popen[str], str]:
+@contextlib.contextmanager
+def scripted_server(latency_ms: int, workdir: Path) -> Iterator[str]:
+    """The scripted server as its own process (so it does not share the harness's CPU),
+    its URL while the block runs, stopped however the block ends."""
     script = workdir / "script.json"
     script.write_text(json.dumps(JUDGE_SCRIPT))
     proc = subprocess.Popen(
@@ -74,7 +79,11 @@ def start_server(latency_ms: int, workdir: Path) -> tuple[subprocess.Popen[str],
     if not line.startswith("listening on "):
         proc.kill()
         raise RuntimeError(f"scripted server did not start: {line!r}")
-    return proc, line.removeprefix("listening on ")
+    try:
+        yield line.removeprefix("listening on ")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 #: Both sides run as on a user's machine: with Python's bytecode cache (some sandboxes and
@@ -137,8 +146,7 @@ def bench(n: int, latency_ms: int, warm: bool) -> list[list[object]]:
     rows: list[list[object]] = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        server, url = start_server(latency_ms, workdir)
-        try:
+        with scripted_server(latency_ms, workdir) as url:
             write_suite(workdir, n, url)
             label = f"{n} prompts, {latency_ms} ms"
             per_1000 = 1000 / (4 * n)  # CPU seconds per 1,000 calls (4N requests)
@@ -153,9 +161,6 @@ def bench(n: int, latency_ms: int, warm: bool) -> list[list[object]]:
                 timed(harness_cmd(), workdir)  # fill the cache
                 wall, rss, code, cpu = timed_cpu(harness_cmd(), workdir)
                 rows.append([label, "deltajudge, warm rerun from cache", wall, rss, None, code])
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
     return rows
 
 

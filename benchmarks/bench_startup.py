@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from bench_engine import BARE_LOOP, CONCURRENCY, harness_cmd, start_server, timed, write_suite
+from bench_engine import BARE_LOOP, CONCURRENCY, harness_cmd, scripted_server, timed, write_suite
 
 
 def median_of(repeat: int, cmd: list[str], cwd: Path) -> tuple[float, float]:
@@ -36,8 +36,7 @@ def bench(latency_ms: int, repeat: int) -> list[list[object]]:
     rows: list[list[object]] = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        server, url = start_server(latency_ms, workdir)
-        try:
+        with scripted_server(latency_ms, workdir) as url:
             write_suite(workdir, 1, url)
             label = f"1 case, {latency_ms} ms"
             bare = [sys.executable, str(BARE_LOOP), url, "1", "aiohttp", str(CONCURRENCY)]
@@ -62,9 +61,6 @@ def bench(latency_ms: int, repeat: int) -> list[list[object]]:
                         *median_of(repeat, collect, workdir),
                     ]
                 )
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
     return rows
 
 
