@@ -80,7 +80,7 @@ async def execute(
     return RunResults(
         rubrics=runs,
         models=caller.models,
-        tokens=_tokens(caller),
+        tokens=token_usage(caller),
         started_at=started,
         duration_s=time.time() - started,
         calls=caller.calls,
@@ -169,7 +169,8 @@ class LocalStarter:
         return LocalStart(started, lambda: self._pool.exit_report(base_url))
 
 
-def _tokens(caller: Caller) -> dict[str, TokenUsage]:
+def token_usage(caller: Caller) -> dict[str, TokenUsage]:
+    """The caller's tokens, calls and cost per alias, as the report holds them."""
     out: dict[str, TokenUsage] = {}
     for alias in caller.models:
         spent = caller.tokens.spent.get(alias, [0, 0, 0])

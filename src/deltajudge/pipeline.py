@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
-from deltajudge.engine import Announce, Progress, StopWhen, execute
+from deltajudge.engine import Announce, Progress, StopWhen, execute, token_usage
 from deltajudge.errors import ConfigError, DeltajudgeError
 from deltajudge.figures_cache import figures_for
 from deltajudge.gating.names import BASELINE_GATE
@@ -405,16 +405,6 @@ def _add_spend(results: RunResults, caller: Caller) -> None:
     """The labelled pairs' calls count in the run's calls, tokens and cost like the cases'."""
     results.calls += caller.calls
     results.cache_hits += caller.cache_hits
-    for alias in caller.models:
-        spent = caller.tokens.spent.get(alias, [0, 0, 0])
-        cached = caller.tokens.cached.get(alias, [0, 0, 0])
-        if not (spent[2] or cached[2]):
-            continue
-        usage = results.tokens.setdefault(alias, TokenUsage())
-        usage.prompt_tokens += spent[0]
-        usage.completion_tokens += spent[1]
-        usage.calls += spent[2]
-        usage.cached_calls += cached[2]
-        cost = caller.cost_usd(alias)
-        if usage.cost_usd is not None and cost is not None:
-            usage.cost_usd = round(usage.cost_usd + cost, 6)
+    for alias, usage in token_usage(caller).items():
+        if usage.calls or usage.cached_calls:
+            results.tokens.setdefault(alias, TokenUsage()).add(usage)

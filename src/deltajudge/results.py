@@ -57,6 +57,18 @@ class TokenUsage:
     #: USD for the calls made (cached ones are free); None when the price is unknown.
     cost_usd: float | None = None
 
+    def add(self, other: TokenUsage) -> None:
+        """Another tally of the same alias (a shard's, the labelled pairs'); the cost is
+        unknown once either is."""
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.calls += other.calls
+        self.cached_calls += other.cached_calls
+        if self.cost_usd is None or other.cost_usd is None:
+            self.cost_usd = None
+        else:
+            self.cost_usd = round(self.cost_usd + other.cost_usd, 6)
+
 
 @dataclass
 class RunResults:

@@ -269,13 +269,6 @@ def _summed_tokens(per_shard: list[dict[str, TokenUsage]]) -> dict[str, TokenUsa
     out: dict[str, TokenUsage] = {}
     for tokens in per_shard:
         for alias, usage in tokens.items():
-            total = out.setdefault(alias, TokenUsage(cost_usd=usage.cost_usd and 0.0))
-            total.prompt_tokens += usage.prompt_tokens
-            total.completion_tokens += usage.completion_tokens
-            total.calls += usage.calls
-            total.cached_calls += usage.cached_calls
-            if total.cost_usd is not None and usage.cost_usd is not None:
-                total.cost_usd = round(total.cost_usd + usage.cost_usd, 6)
-            else:
-                total.cost_usd = None
+            known = None if usage.cost_usd is None else 0.0
+            out.setdefault(alias, TokenUsage(cost_usd=known)).add(usage)
     return out
