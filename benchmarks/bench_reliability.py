@@ -57,10 +57,11 @@ def fault_rules(n: int) -> list[Rule]:
     return [*rules, JUDGE]
 
 
-def run_suite(workdir: Path) -> tuple[float, int, dict[str, Any]]:
+def run_suite(workdir: Path, *extra: str) -> tuple[float, int, dict[str, Any]]:
+    """One whole run (``extra``: more options, e.g. ``--dj-no-cache``) and its report."""
     started = time.perf_counter()
     done = subprocess.run(
-        harness_cmd("--dj-no-cache"),
+        harness_cmd(*extra),
         cwd=workdir,
         env=ENV,
         capture_output=True,
@@ -103,7 +104,7 @@ def scenario(
         (workdir / "deltajudge.toml").write_text(
             text.replace(f"concurrency = {CONCURRENCY}", f"concurrency = {concurrency}")
         )
-        wall, code, report = run_suite(workdir)
+        wall, code, report = run_suite(workdir, "--dj-no-cache")
     written = "yes" if report else "NO"
     notes = len([n for n in report.get("notes", []) if "endpoint" in n])
     calls = report.get("calls", 0)
@@ -157,7 +158,7 @@ def kill_loop(n: int, kills: int) -> list[object]:
             checks.add(cached_calls(workdir)[1])
         before = len(server.requests)
         missing = 4 * n - cached_calls(workdir)[0]
-        wall, code, report = run_suite_cached(workdir)
+        wall, code, report = run_suite(workdir)  # with the cache the kills left
         last = len(server.requests) - before
         _, check = cached_calls(workdir)
         checks.add(check)
@@ -174,14 +175,6 @@ def kill_loop(n: int, kills: int) -> list[object]:
     ]
 
 
-def run_suite_cached(workdir: Path) -> tuple[float, int, dict[str, Any]]:
-    started = time.perf_counter()
-    done = subprocess.run(harness_cmd(), cwd=workdir, env=ENV, capture_output=True, text=True)
-    report_path = workdir / "out" / "report.json"
-    report = json.loads(report_path.read_text()) if report_path.exists() else {}
-    return time.perf_counter() - started, done.returncode, report
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000)
@@ -190,11 +183,17 @@ def main() -> None:
     args = parser.parse_args()
     n = args.n
     rows: list[list[object]] = []
-    if args.only_kills:
-        rows.append(kill_loop(n, args.kills))
-        headers = ["scenario", "wall s", "exit", "report", "errors", "calls", "notes", "received"]
-        print(tabulate(rows, headers=headers, disable_numparse=True))
-        return
+    if not args.only_kills:
+        rows += other_scenarios(n)
+    rows.append(kill_loop(n, args.kills))
+    headers = ["scenario", "wall s", "exit", "report", "errors", "calls", "notes", "received"]
+    print(tabulate(rows, headers=headers, disable_numparse=True))
+
+
+def other_scenarios(n: int) -> list[list[object]]:
+    """Faulty bodies, a quota, an unreachable endpoint: each row ends with what the
+    server received."""
+    rows: list[list[object]] = []
     with ScriptedServer(fault_rules(n)) as server:
         rows.append(scenario(f"{n} cases, 10% faults, C=32", n, server, 32))
         received = len(server.requests)
@@ -205,9 +204,7 @@ def main() -> None:
     with ScriptedServer([JUDGE]) as server:
         rows.append(scenario(f"{n} cases, candidate unreachable", n, server, 32, True))
         rows[-1].append(len(server.requests))
-    rows.append(kill_loop(n, args.kills))
-    headers = ["scenario", "wall s", "exit", "report", "errors", "calls", "notes", "received"]
-    print(tabulate(rows, headers=headers, disable_numparse=True))
+    return rows
 
 
 if __name__ == "__main__":
