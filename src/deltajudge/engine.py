@@ -216,7 +216,7 @@ async def _run_all(
 
     async def one(run: RubricRun, graders: _Graders, case: Case) -> None:
         result = await _evaluate_case(run, graders, caller, case)
-        run.cases[case.id] = result
+        run.cases.add(result)
         state["done"] += 1
         state["errors"] += bool(result.errors())
         if stop_when is not None and stop_when(run, result):

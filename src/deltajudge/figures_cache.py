@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deltajudge import __version__
+from deltajudge.judging.rubric import Rubric
 from deltajudge.reporting.model import Figures
-from deltajudge.results import RubricRun
+from deltajudge.results import CaseResult, RubricRun
 
 if TYPE_CHECKING:
     from deltajudge.gating.gates import Agreements
@@ -56,33 +57,40 @@ def _code_hash() -> str:
 
 def _key(run: RubricRun, agreements: Agreements | None = None) -> str:
     """Everything the statistics and gates read, and nothing else: the rubric file, the
-    version that computes them, and per case each answer's length and each grade."""
-    rubric = run.loaded.rubric
-    cases: list[list[object]] = []
+    version that computes them, and per case each answer's length and each grade (hashed
+    row by row: 100,000 rows are never one string)."""
+    cases = hashlib.sha256()
     for case in run.selected:
         result = run.cases.get(case.id)
-        if result is None:
-            cases.append([case.id])
-            continue
-        row: list[object] = [case.id]
-        for alias in rubric.models:
-            sample = result.samples.get(alias)
-            row.append(len(sample.output_text) if sample and not sample.error else None)
-            for grader in rubric.graders:
-                grade = result.grade(alias, grader.name)
-                if grade is None:
-                    row.append(None)
-                    continue
-                row.append([grade.score, grade.passed, grade.ok, sorted(grade.details.items())])
-        cases.append(row)
+        row = [case.id] if result is None else [case.id, *_read(result, run.loaded.rubric)]
+        cases.update(_canonical(row))
     noise = sorted([list(k), v] for k, v in run.noise.items())
     material = {
         "version": __version__,
         "code": _code_hash(),
         "rubric": hashlib.sha256(run.loaded.path.read_bytes()).hexdigest(),
-        "cases": cases,
+        "cases": cases.hexdigest(),
         "noise": [run.noise_grader, noise],
         "agreements": sorted([list(k), asdict(v)] for k, v in (agreements or {}).items()),
     }
-    canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_canonical(material)).hexdigest()
+
+
+def _read(result: CaseResult, rubric: Rubric) -> list[object]:
+    """What the figures read of one case: each answer's length and each grade."""
+    row: list[object] = []
+    for alias in rubric.models:
+        sample = result.samples.get(alias)
+        row.append(len(sample.output_text) if sample and not sample.error else None)
+        for grader in rubric.graders:
+            grade = result.grade(alias, grader.name)
+            if grade is None:
+                row.append(None)
+                continue
+            row.append([grade.score, grade.passed, grade.ok, sorted(grade.details.items())])
+    return row
+
+
+def _canonical(value: object) -> bytes:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return text.encode("utf-8") + b"\n"

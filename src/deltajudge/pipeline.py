@@ -13,6 +13,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
 
@@ -49,7 +50,6 @@ class RubricOutcome:
     run: RubricRun
     figures: Figures
     gates: dict[str, GateResult]
-    case_verdicts: dict[str, CaseVerdict] = field(default_factory=dict)
 
 
 @dataclass
@@ -153,9 +153,8 @@ class Evaluation:
         writer = self._results_writer(runs, results_file) if results_file else None
         try:
             models = resolve_models(self.settings, aliases, os.environ)
-            finished = _written(writer, stop_when) if writer is not None else stop_when
             self.results, self.agreements = asyncio.run(
-                self._execute(runs, models, progress, finished, announce)
+                self._execute(runs, models, progress, stop_when, announce)
             )
         except DeltajudgeError as exc:
             self.failure = exc
@@ -180,7 +179,11 @@ class Evaluation:
         from deltajudge.results_writer import ResultsWriter, header_for
 
         shard = (self.shard.index, self.shard.count) if self.shard else None
-        return ResultsWriter(path, header_for(runs, self.rootdir, time.time(), shard), self.rootdir)
+        header = header_for(runs, self.rootdir, time.time(), shard)
+        writer = ResultsWriter(path, header, self.rootdir)
+        for run in runs:
+            writer.spill(run)  # each finished case is written, and memory keeps its place
+        return writer
 
     def conclude(self, results: RunResults, agreements: RunAgreements | None = None) -> None:
         """Statistics, gates and the report from results made elsewhere (``deltajudge
@@ -224,17 +227,16 @@ class Evaluation:
 
         assert self.results is not None
         for run in self.results.rubrics:  # data-set order: figures do not depend on timing
-            run.cases = {c.id: run.cases[c.id] for c in run.selected if c.id in run.cases}
+            run.cases.ordered(run.selected)
         entries = []
         cache = self._figures_cache()
         try:
             for run in self.results.rubrics:
                 figures = figures_for(run, cache, self.agreements.get(run.loaded.path, {}))
                 gates = {g.name: g for g in figures.gates}
+                self.outcomes[run.loaded.path] = RubricOutcome(run, figures, gates)
                 rubric = run.loaded.rubric
-                verdicts = {i: case_verdict(r, rubric) for i, r in run.cases.items()}
-                self.outcomes[run.loaded.path] = RubricOutcome(run, figures, gates, verdicts)
-                entries.append(rubric_entry(run, figures, verdicts))
+                entries.append(rubric_entry(run, figures, partial(case_verdict, rubric=rubric)))
         finally:
             if cache is not None:
                 cache.close()
@@ -328,9 +330,13 @@ class Evaluation:
         return outcome.run.cases.get(case_id) if outcome else None
 
     def case_verdict(self, path: Path, case_id: str) -> CaseVerdict | None:
-        """The case's verdict as gating decided it (the one report.json holds)."""
+        """The case's verdict as gating decides it (the one report.json holds)."""
+        from deltajudge.gating.case_check import case_verdict
+
         outcome = self.outcomes.get(path)
-        return outcome.case_verdicts.get(case_id) if outcome else None
+        if outcome is None or case_id not in outcome.run.cases:
+            return None
+        return case_verdict(outcome.run.cases[case_id], outcome.run.loaded.rubric)
 
     def gate(self, path: Path, name: str) -> GateResult | None:
         outcome = self.outcomes.get(path)
@@ -376,16 +382,6 @@ def _shard_note(shard: Shard) -> str:
         f"SHARD {shard}: these figures cover this shard's cases only; the gates are decided "
         "by `deltajudge merge` over every shard's results.jsonl"
     )
-
-
-def _written(writer: ResultsWriter, stop_when: StopWhen | None) -> StopWhen:
-    """The engine's per-finished-case callback, also writing the case's line."""
-
-    def finished(run: RubricRun, result: CaseResult) -> bool:
-        writer.case(run, result)
-        return stop_when(run, result) if stop_when is not None else False
-
-    return finished
 
 
 def merge_shards(folders: list[Path], settings: Settings, rootdir: Path) -> Evaluation:

@@ -100,9 +100,10 @@ def needs_redaction_among(text: str, values: tuple[str, ...]) -> bool:
     return _may_hold(text, text.lower(), values) and _pattern(values).search(text) is not None
 
 
-def needs_redaction_bytes(data: bytes) -> bool:
-    """`needs_redaction` for UTF-8 bytes: report.json is checked without decoding it."""
-    values = secrets()
+def needs_redaction_bytes(data: bytes, values: tuple[str, ...] | None = None) -> bool:
+    """`needs_redaction` for UTF-8 bytes: report.json is checked without decoding it.
+    ``values``: `secrets` read once by a caller checking many rows."""
+    values = secrets() if values is None else values
     if not _may_hold_bytes(data, values):
         return False
     return _pattern(values).search(data.decode("utf-8", "replace")) is not None

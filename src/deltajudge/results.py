@@ -6,8 +6,9 @@ nothing downstream calls a model.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from deltajudge.cases import Case
 from deltajudge.judging.loading import LoadedRubric
@@ -34,11 +35,66 @@ class CaseResult:
         return out
 
 
+class Spill(Protocol):
+    """Where a run's finished cases go so that memory holds only their place
+    (`deltajudge.results_writer`: the line of results.jsonl each was written to)."""
+
+    def write(self, result: CaseResult) -> int: ...
+
+    def read(self, place: int, case: Case) -> CaseResult: ...
+
+
+class CaseResults(Mapping[str, CaseResult]):
+    """A rubric's finished cases by id: held as objects, or, with a `Spill`, written out
+    as each finishes and read back when asked for. A 100,000-case run then keeps ~100
+    bytes a case instead of every answer and grade; readers see the same mapping."""
+
+    def __init__(
+        self, held: Mapping[str, CaseResult] | None = None, spill: Spill | None = None
+    ) -> None:
+        self._places: dict[str, CaseResult | int] = dict(held or {})
+        self._spill = spill
+        self._cases: dict[str, Case] = {}
+        #: the last case read back: a case item asks for its result, then its verdict
+        self._last: CaseResult | None = None
+
+    def add(self, result: CaseResult) -> None:
+        case = result.case
+        if self._spill is None:
+            self._places[case.id] = result
+        else:
+            self._places[case.id] = self._spill.write(result)
+            self._cases[case.id] = case
+
+    def __getitem__(self, case_id: str) -> CaseResult:
+        place = self._places[case_id]
+        if isinstance(place, CaseResult):
+            return place
+        assert self._spill is not None
+        if self._last is None or self._last.case.id != case_id:
+            self._last = self._spill.read(place, self._cases[case_id])
+        return self._last
+
+    def __contains__(self, case_id: object) -> bool:
+        return case_id in self._places
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._places)
+
+    def __len__(self) -> int:
+        return len(self._places)
+
+    def ordered(self, cases: list[Case]) -> None:
+        """Keep the data set's order (``cases``), not the order the cases finished in,
+        so the figures never depend on timing."""
+        self._places = {c.id: self._places[c.id] for c in cases if c.id in self._places}
+
+
 @dataclass
 class RubricRun:
     loaded: LoadedRubric
     selected: list[Case]
-    cases: dict[str, CaseResult] = field(default_factory=dict)
+    cases: CaseResults = field(default_factory=CaseResults)
     #: noise_check: every score each re-judged answer got, keyed by (case id, alias).
     noise: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     noise_grader: str | None = None

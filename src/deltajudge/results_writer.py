@@ -13,14 +13,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from deltajudge.cases import Case
 from deltajudge.redaction import needs_redaction_among, secrets
-from deltajudge.results import CaseResult, RubricRun, RunResults
+from deltajudge.results import CaseResult, CaseResults, RubricRun, RunResults
 from deltajudge.results_file import (
     CaseLine,
     Header,
     RubricHeader,
     Trailer,
     case_dict,
+    case_from,
     file_sha256,
     header_dict,
     partial_path,
@@ -52,29 +54,49 @@ class ResultsWriter:
     every case that finished before the kill (the trailer is what marks a finished run).
 
     The lines go to ``results.jsonl.partial``, renamed to ``results.jsonl`` when the run
-    finishes: the report folder's results.jsonl is always the run its report.json shows."""
+    finishes: the report folder's results.jsonl is always the run its report.json shows.
+
+    The file is also where a run keeps its finished cases (`spill`): a line is read back,
+    by its byte offset, whenever statistics or reports ask for that case."""
 
     def __init__(self, path: Path, header: Header, rootdir: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._rootdir = rootdir
         self._keys: dict[Path, tuple[str, str]] = {}
-        self._out: IO[str] | None = partial_path(path).open("w", encoding="utf-8")
+        self._out: IO[bytes] | None = partial_path(path).open("wb")
+        # opened now: the handle still reads the file after the rename to results.jsonl
+        self._in = partial_path(path).open("rb")
+        self._end = 0
         self._secrets = secrets()  # the run's keys are known (and watched) by now
         self._write(header_dict(header))
 
-    def _write(self, data: dict[str, Any]) -> None:
+    def _write(self, data: dict[str, Any]) -> int:
+        """Append a line; returns the byte offset it starts at."""
         assert self._out is not None
-        self._out.write(_line(data, self._secrets))
+        encoded = _line(data, self._secrets).encode("utf-8")
+        self._out.write(encoded)
         self._out.flush()
+        start, self._end = self._end, self._end + len(encoded)
+        return start
 
-    def case(self, run: RubricRun, result: CaseResult) -> None:
+    def case(self, run: RubricRun, result: CaseResult) -> int:
         path = run.loaded.path
         if path not in self._keys:
             self._keys[path] = (rubric_key(path, self._rootdir), file_sha256(path))
         key, sha = self._keys[path]
         line = CaseLine(key, sha, result.case.id, dict(result.samples), dict(result.grades))
-        self._write(case_dict(line))
+        return self._write(case_dict(line))
+
+    def read_case(self, offset: int, case: Case) -> CaseResult:
+        """The case's result as written (secrets already masked)."""
+        self._in.seek(offset)
+        line = case_from(json.loads(self._in.readline()))
+        return CaseResult(case, line.samples, line.grades)
+
+    def spill(self, run: RubricRun) -> None:
+        """From now on ``run``'s finished cases live in this file, not in memory."""
+        run.cases = CaseResults(run.cases, _RunSpill(self, run))
 
     def finish(
         self,
@@ -108,7 +130,8 @@ class ResultsWriter:
         os.replace(partial_path(self.path), self.path)
 
     def close(self) -> None:
-        """Stop writing; the ``.partial`` file stays (a run that failed or was killed)."""
+        """Stop writing; the ``.partial`` file stays (a run that failed or was killed).
+        Cases already written can still be read back."""
         if self._out is not None:
             self._out.close()
             self._out = None
@@ -117,6 +140,20 @@ class ResultsWriter:
         """The run decided nothing (Batch API submitted or pending): leave no file."""
         self.close()
         partial_path(self.path).unlink(missing_ok=True)
+
+
+class _RunSpill:
+    """One rubric's cases kept in the results file (the `deltajudge.results.Spill`)."""
+
+    def __init__(self, writer: ResultsWriter, run: RubricRun) -> None:
+        self._writer = writer
+        self._run = run
+
+    def write(self, result: CaseResult) -> int:
+        return self._writer.case(self._run, result)
+
+    def read(self, place: int, case: Case) -> CaseResult:
+        return self._writer.read_case(place, case)
 
 
 def header_for(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from deltajudge.errors import ConfigError
 from deltajudge.judging.loading import LoadedRubric, load_rubric
-from deltajudge.results import CaseResult, RubricRun, RunResults, TokenUsage
+from deltajudge.results import CaseResult, CaseResults, RubricRun, RunResults, TokenUsage
 from deltajudge.results_file import ResultsFile, file_sha256
 from deltajudge.settings import ModelConfig
 from deltajudge.stats.agreement import JudgeValidation
@@ -228,7 +228,7 @@ def _merged_run(
         noise.update(scores)
     chosen = [c for c in loaded.cases if c.id in selected]  # data-set order, as one run
     ordered = {c.id: results[c.id] for c in chosen if c.id in results}
-    return RubricRun(loaded, chosen, ordered, noise, noise_grader)
+    return RubricRun(loaded, chosen, CaseResults(ordered), noise, noise_grader)
 
 
 def _check_ids(

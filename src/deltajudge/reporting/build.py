@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deltajudge import __version__
-from deltajudge.atomic import write_atomic
+from deltajudge.atomic import atomic_open
 from deltajudge.constants import REPORT_SCHEMA_VERSION
-from deltajudge.gating.outcome import CaseVerdict
 from deltajudge.judging.grader_specs import LabelModelGrader, PairwiseGrader, ScoreModelGrader
+from deltajudge.reporting.case_entries import CaseEntries, VerdictOf
 from deltajudge.reporting.model import (
-    CaseEntry,
     ComparisonEntry,
     Figures,
     GraderFigures,
@@ -26,11 +25,10 @@ from deltajudge.reporting.model import (
     Regression,
     Report,
     RubricEntry,
-    SampleEntry,
     TokenEntry,
 )
-from deltajudge.reporting.redacted import report_json_bytes
-from deltajudge.results import CaseResult, RubricRun, RunResults
+from deltajudge.reporting.redacted import case_json, redacted, report_head_json
+from deltajudge.results import RubricRun, RunResults
 
 if TYPE_CHECKING:  # the statistics (scipy) load only when figures must be computed
     from deltajudge.gating.gates import Decisions
@@ -93,49 +91,6 @@ def _comparison(c: Comparison, verdict: Verdict) -> ComparisonEntry:
     )
 
 
-def _case(
-    result: CaseResult, run: RubricRun, regressed: set[str], verdict: CaseVerdict | None
-) -> CaseEntry:
-    rubric = run.loaded.rubric
-    samples = {}
-    for alias in rubric.models:
-        sample = result.samples.get(alias)
-        grades = result.grades.get(alias, {})
-        samples[alias] = SampleEntry(
-            output_text=sample.output_text if sample else "",
-            error=sample.error if sample else "not run",
-            prompt_tokens=sample.prompt_tokens if sample else 0,
-            completion_tokens=sample.completion_tokens if sample else 0,
-            cached=sample.cached if sample else False,
-            scores={g: grade.score for g, grade in grades.items()},
-            passed={g: grade.passed for g, grade in grades.items()},
-            reasoning={g: grade.reasoning for g, grade in grades.items()},
-            labels={g: grade.label for g, grade in grades.items() if grade.label is not None},
-            grade_errors={g: grade.error for g, grade in grades.items() if grade.error},
-            raw={g: grade.raw for g, grade in grades.items() if grade.raw is not None},
-            turns=list(sample.turns) if sample else [],
-        )
-    deltas: dict[str, dict[str, float | None]] = {}
-    for candidate in rubric.candidates:
-        deltas[candidate] = {}
-        for grader in rubric.graders:
-            b = samples[rubric.baseline].scores.get(grader.name)
-            c = samples[candidate].scores.get(grader.name)
-            deltas[candidate][grader.name] = c - b if b is not None and c is not None else None
-    case = result.case
-    return CaseEntry(
-        id=case.id,
-        prompt=case.prompt,
-        reference=case.reference,
-        line=case.line,
-        samples=samples,
-        deltas=deltas,
-        regressed=case.id in regressed,
-        errors=result.errors(),
-        verdict=verdict,
-    )
-
-
 def _grader_info(run: RubricRun) -> list[GraderInfo]:
     out = []
     for g in run.loaded.rubric.graders:
@@ -165,21 +120,14 @@ def figures(stats: RubricStats, decisions: Decisions) -> Figures:
     )
 
 
-def rubric_entry(
-    run: RubricRun, figures: Figures, case_verdicts: dict[str, CaseVerdict]
-) -> RubricEntry:
-    """The rubric's report entry; each case carries the verdict gating gave it."""
+def rubric_entry(run: RubricRun, figures: Figures, verdict: VerdictOf) -> RubricEntry:
+    """The rubric's report entry; each case carries the verdict gating gives it."""
     loaded = run.loaded
     # a checkpoint below the final one on a case is a sweep figure, not a regression
     sweep = loaded.rubric.final_checkpoint
     regressed = {r.id for c in figures.comparisons if c.baseline != sweep for r in c.regressions}
-    cases = [
-        _case(run.cases[c.id], run, regressed, case_verdicts.get(c.id))
-        for c in run.selected
-        if c.id in run.cases
-    ]
     correction = loaded.rubric.effective_correction
-    return RubricEntry(
+    entry = RubricEntry(
         name=loaded.name,
         description=loaded.rubric.description,
         path=str(loaded.path),
@@ -193,12 +141,14 @@ def rubric_entry(
         graders=_grader_info(run),
         models=figures.models,
         comparisons=figures.comparisons,
-        cases=cases,
+        cases=[],
         gates=list(figures.gates),
         noise=figures.noise,
         correction=None if correction == "none" else correction,
         checkpoints=figures.checkpoints,
     )
+    entry.cases = CaseEntries(run, regressed, verdict)  # built when read, never validated whole
+    return entry
 
 
 def _noise(stats: RubricStats) -> NoiseEntry | None:
@@ -250,10 +200,31 @@ def write_json(report: Report, directory: Path) -> Path:
     return write_report_json(report, directory / "report.json")
 
 
+#: How `without_cases` leaves each rubric's rows in the indented JSON: ``cases`` is the
+#: rubric's last key, and no JSON string holds a raw newline, so this is never a value.
+_NO_CASES = b'"cases": []\n    }'
+_ROW = b"\n        "  # a row of a rubric's cases starts here, at its indentation
+
+
 def write_report_json(report: Report, path: Path) -> Path:
-    """UTF-8 JSON bytes, secrets masked, replacing the file atomically (also the baseline:
-    a run killed mid-write leaves the previous file whole)."""
-    return write_atomic(path, report_json_bytes(report))
+    """UTF-8 JSON, secrets masked, written row by row (a 100,000-case report is never one
+    string in memory) and replacing the file atomically (also the baseline: a run killed
+    mid-write leaves the previous file whole). The bytes are pydantic's own indented
+    dump of the whole report."""
+    clean = redacted(report)
+    parts = report_head_json(clean, indent=2).split(_NO_CASES)
+    assert len(parts) == len(clean.rubrics) + 1
+    with atomic_open(path) as out:
+        out.write(parts[0])
+        for rubric, rest in zip(clean.rubrics, parts[1:], strict=True):
+            out.write(b'"cases": [')
+            separator = b""
+            for case in rubric.cases:
+                out.write(separator + _ROW + case_json(case, indent=2).replace(b"\n", _ROW))
+                separator = b","
+            out.write(b"\n      ]\n    }" if separator else b"]\n    }")
+            out.write(rest)
+    return path
 
 
 def read_json(path: Path) -> Report:

@@ -76,32 +76,37 @@ def _asset(name: str) -> tuple[Markup, str]:
     return Markup(text), f"'sha256-{digest}'"
 
 
-def _domain(rubric: RubricEntry, grader: GraderInfo) -> tuple[float, float]:
+#: Per model, each answer's (length, score) on one grader.
+_Points = dict[str, list[tuple[int, float]]]
+
+
+def _points(rubric: RubricEntry, grader: str) -> _Points:
+    """Per model, each answer's (length, score) on ``grader``: one pass over the rows."""
+    points: _Points = {}
+    for c in rubric.cases:
+        for alias, s in c.samples.items():
+            if (v := s.scores.get(grader)) is not None:
+                points.setdefault(alias, []).append((len(s.output_text), v))
+    return points
+
+
+def _domain(grader: GraderInfo, points: _Points) -> tuple[float, float]:
     """The grader's scale: its declared range, ±1 for pairwise preferences, else the data's."""
     if grader.range is not None and len(grader.range) == 2:
         return float(grader.range[0]), float(grader.range[1])
     if grader.type == "pairwise":
         return -1.0, 1.0
-    values = [
-        v
-        for c in rubric.cases
-        for s in c.samples.values()
-        if (v := s.scores.get(grader.name)) is not None
-    ]
+    values = [v for pairs in points.values() for _, v in pairs]
     low, high = min(values, default=0.0), max(values, default=1.0)
     return (low, high) if high > low else (low - 1, high + 1)
 
 
-def _series(rubric: RubricEntry, grader: str, classes: dict[str, str]) -> list[svg.Series]:
-    """Each model's scores on ``grader`` with its answers' lengths, for histogram and scatter
+def _series(points: _Points, classes: dict[str, str]) -> list[svg.Series]:
+    """Each model's scores on a grader with its answers' lengths, for histogram and scatter
     (at most `SCATTER_POINTS` each: the histogram's shares survive an even thinning)."""
     series = []
     for alias, css in classes.items():
-        pairs = [
-            (len(s.output_text), v)
-            for c in rubric.cases
-            if (s := c.samples.get(alias)) is not None and (v := s.scores.get(grader)) is not None
-        ]
+        pairs = points.get(alias, [])
         step = -(-len(pairs) // SCATTER_POINTS)  # ceil: at most SCATTER_POINTS remain
         pairs = pairs[::step] if step > 1 else pairs
         if pairs:
@@ -111,7 +116,8 @@ def _series(rubric: RubricEntry, grader: str, classes: dict[str, str]) -> list[s
 
 def _grader_charts(rubric: RubricEntry, g: GraderInfo, key: str) -> dict[str, Markup]:
     classes = model_classes(rubric)
-    domain = _domain(rubric, g)
+    points = _points(rubric, g.name)
+    domain = _domain(g, points)
     means = [
         svg.Interval(alias, f.mean, f.ci_low, f.ci_high, css)
         for alias, css in classes.items()
@@ -125,7 +131,7 @@ def _grader_charts(rubric: RubricEntry, g: GraderInfo, key: str) -> dict[str, Ma
     ]  # fmt: skip
     ends = [abs(v) for c in comps for v in (c.ci_low, c.ci_high, c.mean_delta) if v is not None]
     reach = max([*ends, 0.5])
-    series = _series(rubric, g.name, classes)
+    series = _series(points, classes)
     unit = "preference over the baseline" if g.type == "pairwise" else "score"
     return {
         "means": svg.dot_whisker(

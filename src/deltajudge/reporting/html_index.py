@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from deltajudge.reporting.html_cases import case_columns, has_error, model_classes
@@ -36,6 +37,7 @@ class CaseSelection:
 
 @dataclass(frozen=True)
 class _Facts:
+    regressed: bool
     error: bool
     worst: float  # the largest drop (<= 0), 0 when nothing fell
     change: float  # the largest absolute delta
@@ -44,20 +46,27 @@ class _Facts:
 def _facts(case: CaseEntry) -> _Facts:
     deltas = [d for by in case.deltas.values() for d in by.values() if d is not None]
     low, high = min(deltas, default=0.0), max(deltas, default=0.0)
-    return _Facts(has_error(case), min(low, 0.0), max(-low, high))
+    return _Facts(case.regressed, has_error(case), min(low, 0.0), max(-low, high))
 
 
 def select_cases(rubric: RubricEntry, cap: int = DETAIL_CAP) -> CaseSelection:
+    """One pass over the rows (after a big run each is built from results.jsonl when
+    read): their facts and index lines, then the chosen rows fetched again by position."""
     cases = rubric.cases
-    facts = [_facts(c) for c in cases]
+    index = _Index(rubric) if len(cases) > cap else None
+    facts = []
+    for case in cases:
+        facts.append(_facts(case))
+        if index is not None:
+            index.add(case, facts[-1])
     chosen = list(range(len(cases)))
     if len(cases) > cap:
         ranks = [
-            (not c.regressed, f.worst if c.regressed else 0.0, not f.error, -f.change, i)
-            for i, (c, f) in enumerate(zip(cases, facts, strict=True))
+            (not f.regressed, f.worst if f.regressed else 0.0, not f.error, -f.change, i)
+            for i, f in enumerate(facts)
         ]
         chosen = sorted(rank[-1] for rank in heapq.nsmallest(cap, ranks))
-    shown = sorted(chosen, key=lambda i: (not cases[i].regressed, facts[i].worst))
+    shown = sorted(chosen, key=lambda i: (not facts[i].regressed, facts[i].worst))
     detailed = [cases[i] for i in shown]
     counts = {
         "total": len(cases),
@@ -65,8 +74,7 @@ def select_cases(rubric: RubricEntry, cap: int = DETAIL_CAP) -> CaseSelection:
         "regressions": sum(c.regressed for c in detailed),
         "errors": sum(facts[i].error for i in shown),
     }
-    index = _index_json(rubric, facts) if len(cases) > cap else None
-    return CaseSelection(detailed, counts, index)
+    return CaseSelection(detailed, counts, index.json() if index is not None else None)
 
 
 def _columns(rubric: RubricEntry) -> list[tuple[str, str, str]]:
@@ -84,7 +92,7 @@ def _columns(rubric: RubricEntry) -> list[tuple[str, str, str]]:
     return out
 
 
-def _index_json(rubric: RubricEntry, facts: list[_Facts]) -> str:
+class _Index:
     """Every case as one compact JSON array, safe inside ``<script type="application/json">``:
     ``<``, ``>`` and ``&`` are written as ``\\u`` escapes, so no data string can close
     the element or open a tag.
@@ -94,22 +102,30 @@ def _index_json(rubric: RubricEntry, facts: list[_Facts]) -> str:
     flags 1 = regressed, 2 = error and ``null`` where a value is missing (the script
     formats the numbers as the rendered rows do).
     """
-    columns = _columns(rubric)
-    rows: list[list[object]] = [
-        [f"{g} {label}" for g, label in case_columns(rubric)],
-        [kind for kind, _, _ in columns],
-    ]
-    cut = INDEX_PROMPT_CHARS
-    none: dict[str, float | None] = {}
-    for case, f in zip(rubric.cases, facts, strict=True):
+
+    def __init__(self, rubric: RubricEntry) -> None:
+        self._columns = _columns(rubric)
+        heads = [[f"{g} {label}" for g, label in case_columns(rubric)]]
+        heads.append([kind for kind, _, _ in self._columns])
+        self._rows = [_compact(row) for row in heads]  # each row's JSON: ~100 B a case
+
+    def add(self, case: CaseEntry, f: _Facts) -> None:
+        none: dict[str, float | None] = {}
         scores = {alias: sample.scores for alias, sample in case.samples.items()}
         deltas = case.deltas
         values = [
             (deltas if kind == "d" else scores).get(alias, none).get(grader)
-            for kind, grader, alias in columns
+            for kind, grader, alias in self._columns
         ]  # the hot loop at 100,000 cases: one comprehension, no calls per value
-        flags = int(case.regressed) | (2 if f.error else 0)
+        flags = int(f.regressed) | (2 if f.error else 0)
+        cut = INDEX_PROMPT_CHARS
         prompt = " ".join(case.prompt[: cut * 2].split())[:cut]
-        rows.append([case.id, prompt, flags, *values])
-    text = json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        self._rows.append(_compact([case.id, prompt, flags, *values]))
+
+    def json(self) -> str:
+        text = "[" + ",".join(self._rows) + "]"
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _compact(row: Sequence[object]) -> str:
+    return json.dumps(row, ensure_ascii=False, separators=(",", ":"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deltajudge.gating.outcome import GateResult
+from deltajudge.reporting.case_entries import pick
 from deltajudge.reporting.model import CaseEntry, Report, RubricEntry
 
 #: Regressions listed on the first screen, worst first; the cases table has the rest.
@@ -119,7 +120,7 @@ def regressions(rubric: RubricEntry) -> list[RegressionRow]:
 
 def _rubric_regressions(rubric: RubricEntry) -> list[RegressionRow]:
     wanted = {r.id for c in rubric.comparisons for r in c.regressions}
-    cases = {c.id: c for c in rubric.cases if c.id in wanted}
+    cases = pick(rubric.cases, wanted)
     rows = []
     for comp in rubric.comparisons:
         for reg in comp.regressions:

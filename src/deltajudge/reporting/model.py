@@ -10,6 +10,7 @@ Version 2 added fields only; a version 1 file reads with them empty (``None``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -192,13 +193,16 @@ class RubricEntry(_Model):
     graders: list[GraderInfo]
     models: dict[str, ModelFigures]
     comparisons: list[ComparisonEntry]
-    cases: list[CaseEntry]
     gates: list[GateEntry]
     noise: NoiseEntry | None = None
     #: ``holm`` when the verdicts' p-values are Holm-adjusted across the comparisons.
     correction: str | None = None
     #: ``compare: checkpoints``: every checkpoint against the final one, and the best.
     checkpoints: CheckpointSweep | None = None
+    #: Last, so report.json is written case by case (`reporting.build.write_report_json`).
+    #: After a run this is a `deltajudge.reporting.case_entries.CaseEntries`: each row
+    #: is built from the run's results when read, so 100,000 rows are never all held.
+    cases: Sequence[CaseEntry]
 
 
 class Report(_Model):

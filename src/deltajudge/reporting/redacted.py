@@ -2,55 +2,76 @@
 
 A key can reach the report through many fields (a case's error, a judge's reasoning or
 raw reply, a model's answer, ``base_url``), so the writers do not trust each one: they
-scan the whole serialized report once, and only when something matches rebuild it
-with each string redacted (string by string, so the result is always a valid report).
-The three writers of one run share that scan (it costs ~0.2 s per 10 MB of report).
+scan the serialized report, and only when something matches rebuild that part with
+each string redacted (string by string, so the result is always a valid report). The
+head (everything but the case rows) is scanned at once; each case row as it is read
+(`MaskedCases`), since a big run's rows are never all in memory (`case_entries`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import TypeAdapter
 
 from deltajudge.redaction import needs_redaction_bytes, redact, secrets
-from deltajudge.reporting.model import Report
+from deltajudge.reporting.case_entries import Rows, pick
+from deltajudge.reporting.model import CaseEntry, Report
 
 _REPORT_JSON = TypeAdapter(Report)
-#: The last report checked, the secrets it was checked against, and its clean version.
-_last: tuple[Report, tuple[str, ...], Report] | None = None
-
-
-def report_json_bytes(report: Report) -> bytes:
-    """report.json's bytes, redacted; straight from pydantic (no str copy) when clean."""
-    raw = _REPORT_JSON.dump_json(report, indent=2)
-    clean = _remembered(report)
-    if clean is None:
-        clean = _remember(report, raw)
-    return raw if clean is report else _REPORT_JSON.dump_json(clean, indent=2)
+_CASE_JSON = TypeAdapter(CaseEntry)
 
 
 def redacted(report: Report) -> Report:
-    """``report`` itself when nothing in it is secret, else a copy with the secrets masked."""
-    clean = _remembered(report)
-    return clean if clean is not None else _remember(report, _REPORT_JSON.dump_json(report))
+    """``report`` with every secret masked: its head checked now, its case rows each
+    when read."""
+    if all(isinstance(r.cases, MaskedCases) for r in report.rubrics):
+        return report  # already the masked view
+    head = without_cases(report)
+    if needs_redaction_bytes(_REPORT_JSON.dump_json(head)):
+        head = Report.model_validate(_redact_strings(head.model_dump(mode="json")))
+    rubrics = [
+        clean.model_copy(update={"cases": MaskedCases(rubric.cases)})
+        for clean, rubric in zip(head.rubrics, report.rubrics, strict=True)
+    ]
+    return head.model_copy(update={"rubrics": rubrics})
 
 
-def _remembered(report: Report) -> Report | None:
-    if _last is not None and _last[0] is report and _last[1] == secrets():
-        return _last[2]
-    return None
+def without_cases(report: Report) -> Report:
+    """The report with every rubric's ``cases`` empty: what can be serialized at once."""
+    rubrics = [r.model_copy(update={"cases": []}) for r in report.rubrics]
+    return report.model_copy(update={"rubrics": rubrics})
 
 
-def _remember(report: Report, serialized: bytes) -> Report:
-    global _last
-    clean = _masked(report) if needs_redaction_bytes(serialized) else report
-    _last = (report, secrets(), clean)
-    return clean
+def case_json(case: CaseEntry, indent: int | None = None) -> bytes:
+    return _CASE_JSON.dump_json(case, indent=indent)
 
 
-def _masked(report: Report) -> Report:
-    return Report.model_validate(_redact_strings(report.model_dump(mode="json")))
+def report_head_json(report: Report, indent: int | None = None) -> bytes:
+    return _REPORT_JSON.dump_json(without_cases(report), indent=indent)
+
+
+class MaskedCases(Rows):
+    """Case rows with every secret masked, checked one by one as they are read."""
+
+    def __init__(self, cases: Sequence[CaseEntry]) -> None:
+        self._cases = cases
+        self._secrets = secrets()  # read once: the environment is not scanned per row
+
+    def __len__(self) -> int:
+        return len(self._cases)
+
+    def _row(self, index: int) -> CaseEntry:
+        return self._masked(self._cases[index])
+
+    def pick(self, ids: set[str]) -> dict[str, CaseEntry]:
+        return {i: self._masked(c) for i, c in pick(self._cases, ids).items()}
+
+    def _masked(self, case: CaseEntry) -> CaseEntry:
+        if not needs_redaction_bytes(_CASE_JSON.dump_json(case), self._secrets):
+            return case
+        return CaseEntry.model_validate(_redact_strings(case.model_dump(mode="json")))
 
 
 def _redact_strings(value: Any) -> Any:
