@@ -21,6 +21,7 @@ import dataclasses
 import json
 import math
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +52,9 @@ def detect_shape(row: dict[str, Any]) -> Shape | None:
     return None
 
 
+_ROLES = {role: role for role in ("system", "developer", "user", "assistant", "tool")}
+
+
 def _messages(raw: Any, where: str) -> tuple[Message, ...]:
     if not isinstance(raw, list) or not raw:
         raise ValueError(f"{where}: expected a non-empty list of messages")
@@ -59,8 +63,9 @@ def _messages(raw: Any, where: str) -> tuple[Message, ...]:
         if not isinstance(message, dict) or "role" not in message:
             raise ValueError(f"{where}[{index}]: expected an object with 'role' and 'content'")
         role = message["role"]
-        if role not in ("system", "developer", "user", "assistant", "tool"):
+        if role not in _ROLES:
             raise ValueError(f"{where}[{index}].role: unknown role {role!r}")
+        role = message["role"] = _ROLES[role]  # one str per role, not one per message
         content = message.get("content")
         if not _is_text(content):
             raise ValueError(
@@ -179,12 +184,15 @@ def load_dataset(path: Path) -> list[Case]:
     shape: Shape | None = None
     cases: list[Case] = []
     seen: dict[str, int] = {}
+    keys: dict[str, str] = {}
     asked: dict[tuple[tuple[Message, ...], tuple[str, ...]], int] = {}  # what each row asks
     # Rows end at "\n" only: U+2028 and friends are legal inside JSON strings.
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         row = _parse_line(line, path, number)
+        # the parser makes new key strings for each row: share one per key name instead
+        row = {keys.setdefault(key, key): value for key, value in row.items()}
         if shape is None:
             shape = detect_shape(row)
             if shape is None:
@@ -326,7 +334,7 @@ def _case_id(raw: Any, path: Path, number: int) -> str | None:
             line=number,
             hint="pytest node ids are one line and use '::' as their separator",
         )
-    return text
+    return sys.intern(text)  # shared with the recordings and results that name the case
 
 
 def _json_error(exc: json.JSONDecodeError, line: str, path: Path, number: int) -> DatasetError:
