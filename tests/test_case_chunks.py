@@ -170,3 +170,15 @@ def test_xdist_runs_chunks_with_each_case_evaluated_once(project: Project) -> No
         "cases[7-8]": "FAILED",
     }
     assert _case_ids(project) == list(PROMPTS8)
+
+
+def test_a_chunk_the_engine_stopped_before_is_skipped_like_its_cases(project: Project) -> None:
+    prompts = {f"case-{i:02d}": f"question {i}" for i in range(30)}
+    _write(project, prompts, base=[2] * 30, cand=[1, 1] + [3] * 28)
+    result = project.run("--maxfail=2", "--dj-no-cache", "--dj-case-items=3", "--dj-concurrency=1")
+
+    outcomes = item_outcomes(result)
+    assert outcomes["cases[1-3]"] == "failed"  # case-00 and case-01 stopped the engine
+    assert outcomes["cases[28-30]"] == "skipped"
+    skipped = str(item_reports(result)["cases[28-30]"].longrepr)
+    assert "3 of 3 cases not evaluated: -x/--maxfail stopped the run" in skipped
