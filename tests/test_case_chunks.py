@@ -182,3 +182,11 @@ def test_a_chunk_the_engine_stopped_before_is_skipped_like_its_cases(project: Pr
     assert outcomes["cases[28-30]"] == "skipped"
     skipped = str(item_reports(result)["cases[28-30]"].longrepr)
     assert "3 of 3 cases not evaluated: -x/--maxfail stopped the run" in skipped
+
+
+def test_case_items_below_one_is_refused_before_collection(project: Project) -> None:
+    _write(project)
+    result = project.run("--dj-case-items=0")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--dj-case-items expects a number of cases >= 1 (got 0)*"])

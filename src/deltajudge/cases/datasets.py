@@ -397,10 +397,12 @@ def _case_from_row(row: dict[str, Any], shape: Shape, path: Path, number: int) -
             messages, reference, rejected = _PARSERS[shape](row)
     except (ValueError, AttributeError) as exc:
         raise DatasetError(str(exc), path=path, line=number, hint=_SHAPE_HELP[shape]) from None
-    raw_id = row.get("id", row.get("question_id") if shape == "turns" else None)
+    id_key = "id" if "id" in row or shape != "turns" else "question_id"
+    case_id = _case_id(row.get(id_key), path, number)
+    if case_id is not None and isinstance(row[id_key], str):
+        row[id_key] = case_id  # the interned id: the same text, held once
     return Case(
-        id=_case_id(raw_id, path, number)
-        or stable_id((*messages, *(Message("user", t) for t in followups))),
+        id=case_id or stable_id((*messages, *(Message("user", t) for t in followups))),
         messages=messages,
         item=row,
         reference=reference,
