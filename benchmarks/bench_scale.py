@@ -4,6 +4,7 @@ is collection, the engine's bookkeeping, statistics and reports, not a server's 
 
     python benchmarks/bench_scale.py                  # N=100000
     python benchmarks/bench_scale.py --n 10000
+    python benchmarks/bench_scale.py --n 20000 --collect-only --case-items 999999  # per case
 
 Each row is one whole pytest process timed from outside (wall seconds, peak RSS).
 """
@@ -72,16 +73,22 @@ def write_suite(workdir: Path, n: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
-    n = parser.parse_args().n
+    parser.add_argument("--collect-only", action="store_true", help="skip the full run")
+    parser.add_argument(
+        "--case-items", type=int, help="--dj-case-items (a huge value: one item per case)"
+    )
+    args = parser.parse_args()
+    n = args.n
+    chunks = () if args.case_items is None else (f"--dj-case-items={args.case_items}",)
+    jobs = [("--collect-only", ("--collect-only",))]
+    if not args.collect_only:
+        jobs.append(("full run, no cache", ("--dj-no-cache",)))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         write_suite(workdir, n)
-        for label, extra in (
-            ("--collect-only", ("--collect-only",)),
-            ("full run, no cache", ("--dj-no-cache",)),
-        ):
-            wall, rss, code = timed(harness_cmd(*extra), workdir)
+        for label, extra in jobs:
+            wall, rss, code = timed(harness_cmd(*extra, *chunks), workdir)
             rows.append([f"{n:,} cases", label, f"{wall:.1f}", f"{rss:.0f}", code])
         html = workdir / "out" / "report.html"
         size = f"{html.stat().st_size / 1e6:.1f} MB" if html.exists() else "-"

@@ -336,3 +336,33 @@ def test_multi_turn_rows_that_share_a_first_turn_get_distinct_ids(tmp_path: Path
 
     slug = "now-rewrite-it-so-that-every-line-rhymes"
     assert [c.id for c in cases] == [slug, f"{slug}-line2"]  # not a duplicate: other turns
+
+
+# -- memory: a case holds no second copy of its row's text ---------------------------------
+
+
+def test_cases_share_their_rows_strings_and_keys(tmp_path: Path) -> None:
+    import gc
+    import pickle
+
+    rows = [{"id": f"c{i}", "input": f"question {i}", "extra": i} for i in range(3)]
+    first, second, _ = load_dataset(_write(tmp_path, *rows))
+
+    assert first.messages[0].content is first.item["input"]
+    assert first.id is first.item["id"]
+    key = next(iter(first.item))
+    assert key is next(iter(second.item))  # one str per key name, not one per row
+    assert not hasattr(first, "__dict__") and not hasattr(first.messages[0], "__dict__")
+    assert pickle.loads(pickle.dumps(first)) == first
+    assert gc.isenabled()  # the collector is paused while loading, not after
+
+
+def test_chat_rows_share_one_string_per_role(tmp_path: Path) -> None:
+    rows = [_preference("one"), _preference("two")]
+    first, second = load_dataset(_write(tmp_path, *rows))
+
+    assert (
+        first.messages[1].role
+        is second.messages[1].role
+        is first.item["input"]["messages"][1]["role"]
+    )

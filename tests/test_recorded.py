@@ -122,3 +122,35 @@ def test_a_damaged_recording_line_is_an_error_with_path_and_line(tmp_path: Path)
     with pytest.raises(ConfigError) as info:
         Recording.load(path)
     assert info.value.location == f"{path}:1"
+
+
+def test_a_recording_answers_by_case_and_sample_and_by_prompt_without_a_case_id(
+    tmp_path: Path,
+) -> None:
+    from deltajudge.errors import GenerationError
+    from deltajudge.generation.recorded import RecordedAnswer, Recording, input_hash
+
+    asked = [{"role": "user", "content": "hi"}]
+    digest = input_hash(asked)
+    lines = [
+        RecordedAnswer("a", digest, 1, "second", "old", "m", usage=(3, 4)),
+        RecordedAnswer("a", digest, 0, "first", "old", "m", usage=(3, 4)),
+        RecordedAnswer("b", input_hash([{"role": "user", "content": "yo"}]), 0, "b0", "old", "m"),
+    ]
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(line.to_line() + "\n" for line in lines), encoding="utf-8")
+    recording = Recording.load(path)
+
+    assert [recording.answer("a", asked, s).answer for s in (0, 1, 2)] == [
+        "first",
+        "second",
+        "first",
+    ]
+    assert recording.answer("a", asked, 0).usage == (3, 4)
+    assert recording.answer("", asked, 1).answer == "second"  # by the prompt's hash
+    with pytest.raises(GenerationError, match="no answer to this prompt"):
+        recording.answer("", [{"role": "user", "content": "other"}], 0)
+    with pytest.raises(GenerationError, match=r"case 'c' is not in the recording .* \(2 cases"):
+        recording.answer("c", asked, 0)
+    with pytest.raises(GenerationError, match="case 'b': its prompt changed"):
+        recording.answer("b", asked, 0)

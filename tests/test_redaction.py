@@ -106,7 +106,12 @@ def _written_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and p not in inputs]
 
 
-def test_a_401_that_echoes_the_key_leaks_it_nowhere(project: Project, key_env: str) -> None:
+@pytest.mark.parametrize(
+    ("chunks", "failed"), [((), 3), (("--dj-case-items=2",), 2)], ids=["case-items", "chunks"]
+)
+def test_a_401_that_echoes_the_key_leaks_it_nowhere(
+    project: Project, key_env: str, chunks: tuple[str, ...], failed: int
+) -> None:
     project.server.set_rules(
         [
             Rule(model="cand-m", reply=Reply(status=401, text=_echo_key)),
@@ -124,9 +129,9 @@ def test_a_401_that_echoes_the_key_leaks_it_nowhere(project: Project, key_env: s
         },
     )
 
-    result = project.run("-rf", "-v", "--junitxml", "junit.xml")
+    result = project.run("-rf", "-v", "--junitxml", "junit.xml", *chunks)
 
-    result.assert_outcomes(failed=3)
+    result.assert_outcomes(failed=failed)
     assert any(
         r.headers.get("authorization") == f"Bearer {KEY}" for r in project.server.requests
     ), "the key was sent, so the server really echoed it"

@@ -123,6 +123,11 @@ class ModelConfig(_Strict):
         return data
 
 
+#: A suite up to this many cases per rubric keeps one pytest item per case (``-k CASE_ID``
+#: works, JUnit lists every case); at 100,000 cases the chunks make 50 items, not 100,000.
+DEFAULT_CASE_ITEMS = 2000
+
+
 class Settings(_Strict):
     """Everything a run needs to know that is not in a rubric file."""
 
@@ -148,6 +153,10 @@ class Settings(_Strict):
     progress: bool = True
     #: Evaluate a seeded random subset of this many cases per rubric (``--dj-limit``).
     limit: int | None = Field(default=None, ge=1)
+    #: The most per-case pytest items a rubric gets (``--dj-case-items``); a rubric with
+    #: more cases is collected as items of this many consecutive cases each, since pytest
+    #: keeps an item and its reports (~3 KB) per item for the whole session.
+    case_items: int = Field(default=DEFAULT_CASE_ITEMS, ge=1)
     #: An accepted report.json to gate against (``--dj-baseline``), and how far a mean may fall.
     baseline: str | None = None
     update_baseline: bool = False

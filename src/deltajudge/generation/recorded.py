@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from deltajudge.errors import ConfigError, GenerationError
 from deltajudge.generation.request import CallResult, ModelRequest, Usage
@@ -54,16 +55,45 @@ class RecordedAnswer:
         return json.dumps(asdict(self), ensure_ascii=False)
 
 
+class Replay(NamedTuple):
+    """What a recording keeps of one answer: only what replaying it needs."""
+
+    input_hash: str
+    answer: str
+    usage: tuple[int, int]
+    sample: int
+
+
 class Recording:
-    """A recording file, indexed by case id and by input hash."""
+    """A recording file, indexed by case id (and, for requests with no case id, by input
+    hash). Kept compact: a run at 100,000 cases holds two recordings' worth of answers, so
+    each is a small tuple, not the parsed line."""
 
     def __init__(self, path: Path, answers: list[RecordedAnswer]) -> None:
         self.path = path
-        self.by_case: dict[str, list[RecordedAnswer]] = {}
-        self.by_hash: dict[str, list[RecordedAnswer]] = {}
-        for answer in sorted(answers, key=lambda a: a.sample):
-            self.by_case.setdefault(answer.case_id, []).append(answer)
-            self.by_hash.setdefault(answer.input_hash, []).append(answer)
+        by_case: dict[str, list[Replay]] = {}
+        usages: dict[tuple[int, int], tuple[int, int]] = {}  # one tuple per distinct usage
+        for a in answers:
+            usage = usages.setdefault(a.usage, a.usage)
+            # interned: each alias's recording holds the same case ids and prompt hashes
+            replay = Replay(sys.intern(a.input_hash), a.answer, usage, a.sample)
+            by_case.setdefault(sys.intern(a.case_id), []).append(replay)
+        #: Each case's answers in sample order.
+        self.by_case: dict[str, tuple[Replay, ...]] = {
+            case_id: tuple(sorted(found, key=_sample)) for case_id, found in by_case.items()
+        }
+        self._by_hash: dict[str, list[Replay]] | None = None
+
+    @property
+    def by_hash(self) -> dict[str, list[Replay]]:
+        """Answers by input hash, in sample order; built on first use (few callers lack a
+        case id)."""
+        if self._by_hash is None:
+            every = [r for found in self.by_case.values() for r in found]
+            self._by_hash = {}
+            for replay in sorted(every, key=_sample):
+                self._by_hash.setdefault(replay.input_hash, []).append(replay)
+        return self._by_hash
 
     @classmethod
     def load(cls, path: Path) -> Recording:
@@ -81,11 +111,10 @@ class Recording:
                 answers.append(_parse_line(line, path, number))
         return cls(path, answers)
 
-    def answer(
-        self, case_id: str, messages: Sequence[dict[str, str]], sample: int
-    ) -> RecordedAnswer:
+    def answer(self, case_id: str, messages: Sequence[dict[str, str]], sample: int) -> Replay:
         """The recorded answer to this case, or `GenerationError` saying why there is none."""
         digest = input_hash(messages)
+        recorded: Sequence[Replay] | None
         if case_id:
             recorded = self.by_case.get(case_id)
             if recorded is None:
@@ -103,6 +132,10 @@ class Recording:
             if recorded is None:
                 raise GenerationError(f"no answer to this prompt in the recording {self.path}")
         return recorded[sample % len(recorded)]
+
+
+def _sample(replay: Replay) -> int:
+    return replay.sample
 
 
 def _parse_line(line: str, path: Path, number: int) -> RecordedAnswer:

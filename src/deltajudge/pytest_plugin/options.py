@@ -68,6 +68,12 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("limit", "evaluate a seeded random subset of N cases per rubric", "int", "N"),
     Option(
+        "case-items",
+        "the most per-case items a rubric gets; above, items of N consecutive cases (default 2000)",
+        "int",
+        "N",
+    ),
+    Option(
         "shard",
         "evaluate shard K of N (a stable 1/N of each rubric's cases); gates are decided "
         "by `deltajudge merge`",
@@ -145,6 +151,7 @@ def overrides(config: pytest.Config) -> dict[str, Any]:
         "max_cost": config.getoption("dj_max_cost"),
         "baseline": config.getoption("dj_baseline"),
         "limit": config.getoption("dj_limit"),
+        "case_items": config.getoption("dj_case_items"),
         "batch": config.getoption("dj_batch"),
     }
     out.update({k: v for k, v in simple.items() if v is not None})
@@ -190,6 +197,11 @@ def check(config: pytest.Config) -> None:
     limit = config.getoption("dj_limit")
     if limit is not None and limit < 1:
         raise pytest.UsageError(f"--dj-limit expects a number of cases >= 1 (got {limit})")
+    case_items = config.getoption("dj_case_items")
+    if case_items is not None and case_items < 1:
+        raise pytest.UsageError(
+            f"--dj-case-items expects a number of cases >= 1 (got {case_items})"
+        )
     if config.getoption("dj_shard") is not None:
         shard(config)
         if _under_xdist(config):

@@ -4,16 +4,18 @@ whether that is the whole suite (only a whole run may become the accepted baseli
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from deltajudge.pytest_plugin.items import CaseItem, GateItem
+from deltajudge.pytest_plugin.items import ChunkItem, GateItem, cases_of
 
 if TYPE_CHECKING:
+    from deltajudge.cases import Case
     from deltajudge.engine import StopWhen
+    from deltajudge.judging.loading import LoadedRubric
     from deltajudge.pipeline import Evaluation
     from deltajudge.results import CaseResult, RubricRun
     from deltajudge.shards import Shard
@@ -25,30 +27,46 @@ LIMIT_SEED = 20261201
 def limited(
     items: Sequence[pytest.Item], limit: int
 ) -> tuple[list[pytest.Item], list[pytest.Item]]:
-    """Keep a seeded random ``limit`` of each rubric's case items (gates stay), in file order."""
-    by_rubric: dict[Path, list[CaseItem]] = {}
+    """Keep a seeded random ``limit`` of each rubric's cases (gates stay), in file order: a
+    chunk item keeps its drawn cases, and goes when none of them is drawn."""
+    by_rubric: dict[Path, list[tuple[pytest.Item, Case]]] = {}
     for item in items:
-        if isinstance(item, CaseItem):
-            by_rubric.setdefault(item.loaded.path, []).append(item)
-    dropped: set[int] = set()
-    for path, cases in by_rubric.items():
-        if len(cases) > limit:
+        held = cases_of(item)
+        if held is not None:
+            by_rubric.setdefault(held[0].path, []).extend((item, case) for case in held[1])
+    drawn: dict[int, set[str]] = {}  # id(item) -> the ids of its cases that stay
+    for path, pairs in by_rubric.items():
+        if len(pairs) > limit:
             rng = random.Random(f"{LIMIT_SEED}:{path.name}")
-            keep = {id(c) for c in rng.sample(cases, limit)}
-            dropped |= {id(c) for c in cases if id(c) not in keep}
-    kept = [i for i in items if id(i) not in dropped]
-    return kept, [i for i in items if id(i) in dropped]
+            pairs = rng.sample(pairs, limit)
+        for item, case in pairs:
+            drawn.setdefault(id(item), set()).add(case.id)
+    return _narrowed(items, lambda _, case, item: case.id in drawn.get(id(item), ()))
 
 
 def sharded(
     items: Sequence[pytest.Item], shard: Shard
 ) -> tuple[list[pytest.Item], list[pytest.Item]]:
-    """Keep the case items of shard K/N (by a hash of rubric name and case id) and every
-    gate item (a shard's gates report that ``deltajudge merge`` decides them)."""
+    """Keep the cases of shard K/N (by a hash of rubric name and case id) and every gate
+    item (a shard's gates report that ``deltajudge merge`` decides them); a chunk item keeps
+    its cases in the shard, and goes when it has none."""
+    return _narrowed(items, lambda loaded, case, _: shard.holds(loaded.name, case.id))
+
+
+def _narrowed(
+    items: Sequence[pytest.Item], keep: Callable[[LoadedRubric, Case, pytest.Item], bool]
+) -> tuple[list[pytest.Item], list[pytest.Item]]:
+    """Items split by ``keep`` on their cases: a chunk is narrowed to the cases kept."""
     kept: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
-        mine = not isinstance(item, CaseItem) or shard.holds(item.loaded.name, item.case.id)
+        held = cases_of(item)
+        if held is None:
+            kept.append(item)
+            continue
+        mine = tuple(c for c in held[1] if keep(held[0], c, item))
+        if isinstance(item, ChunkItem) and mine:
+            item.cases = mine
         (kept if mine else dropped).append(item)
     return kept, dropped
 
@@ -58,8 +76,9 @@ def select(evaluation: Evaluation, items: Sequence[pytest.Item]) -> None:
     by_rubric: dict[Path, list[str]] = {}
     gated: set[Path] = set()
     for item in items:
-        if isinstance(item, CaseItem):
-            by_rubric.setdefault(item.loaded.path, []).append(item.case.id)
+        held = cases_of(item)
+        if held is not None:
+            by_rubric.setdefault(held[0].path, []).extend(c.id for c in held[1])
         elif isinstance(item, GateItem):
             gated.add(item.loaded.path)
     for path in gated - by_rubric.keys():  # a gate selected on its own needs its cases
