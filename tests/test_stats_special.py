@@ -1,5 +1,6 @@
 """The scipy.special compositions in `deltajudge.stats._special` give exactly what scipy.stats
-gives (bit for bit, on many inputs), and a one-case run no longer imports scipy.stats."""
+gives, bit for bit, on many inputs: the figures did not move when scipy.stats left the
+path of small runs (tests/test_startup.py checks that it left)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from conftest import Project, rubric_text, scores_by_marker
 from deltajudge.stats._special import norm_cdf, norm_ppf, norm_sf, wilson_interval
 
 
@@ -63,32 +63,3 @@ def test_wilson_interval_matches_binomtest_for_every_count_up_to_40(confidence: 
 def test_wilson_interval_refuses_impossible_counts(k: int, n: int) -> None:
     with pytest.raises(ValueError, match=f"k={k}, n={n}"):
         wilson_interval(k, n, 0.95)
-
-
-STATS_PROBE = """
-import sys
-
-
-def pytest_sessionfinish(session):
-    print("scipy.stats imported:", "scipy.stats" in sys.modules)
-"""
-
-
-def test_a_one_case_run_does_not_import_scipy_stats(project: Project) -> None:
-    """One case, both models scored alike: nothing to resample and nothing moved, so the
-    figures (pass-rate intervals, normal quantiles) come from scipy.special alone; a run
-    with cases to resample still imports scipy.stats (tests/test_cache.py checks that)."""
-    project.server.set_rules(scores_by_marker({"[base-m]": 3, "[cand-m]": 3}))
-    gate = "  - metric: mean_delta\n    grader: quality\n    min: -1\n"
-    project.write(rubric_text(gates=gate), rows=[{"id": "only", "input": "one question"}])
-    (project.path / "conftest.py").write_text(STATS_PROBE)
-
-    result = project.run_subprocess("--dj-no-cache")
-
-    result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*scipy.stats imported: False"])
-    rubric = project.rubric_report()
-    figures = [model["graders"]["quality"] for model in rubric["models"].values()]
-    expected = scipy.stats.binomtest(1, 1).proportion_ci(method="wilson")
-    assert len(figures) == 2
-    assert all(f["pass_rate_ci_low"] == expected.low for f in figures)
