@@ -3,6 +3,7 @@ and the HTML report's templates are compiled once, not on every run."""
 
 from __future__ import annotations
 
+import pytest
 import scipy.stats
 from jinja2 import FileSystemBytecodeCache
 
@@ -54,3 +55,20 @@ def test_the_report_templates_are_compiled_once_for_later_runs(project: Project)
         source, filename, _ = env.loader.get_source(env, name)
         assert cache.get_bucket(env, name, filename, source).code is not None, name
         assert cache.get_bucket(env, name, filename, source + "{# edited #}").code is None
+
+
+def test_a_session_without_rubric_files_loads_no_rubric_schema(pytester: pytest.Pytester) -> None:
+    """The plugin loads in every pytest session of a project that installs deltajudge: the
+    rubric schema (pydantic models, PyYAML; about 0.25 s) waits for a rubric file."""
+    pytester.makepyfile("def test_plain():\n    assert 1 + 1 == 2\n")
+    pytester.makeconftest(
+        "import sys\n"
+        "def pytest_sessionfinish(session):\n"
+        "    heavy = ('pydantic', 'yaml', 'deltajudge.judging.rubric', 'deltajudge.gating.names')\n"
+        "    open('imported.txt', 'w').write(' '.join(m for m in heavy if m in sys.modules))\n"
+    )
+
+    result = pytester.runpytest_subprocess("-p", "no:hypothesispytest")
+
+    result.assert_outcomes(passed=1)
+    assert (pytester.path / "imported.txt").read_text() == ""
