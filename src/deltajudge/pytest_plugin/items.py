@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from deltajudge.errors import UserInputError
-from deltajudge.gating.names import BASELINE_GATE
 from deltajudge.pytest_plugin import xdist
 from deltajudge.pytest_plugin.session import evaluation_for
 from deltajudge.redaction import scrub
@@ -39,7 +38,7 @@ def is_rubric_file(path: Path) -> bool:
 
 class RubricFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
-        from deltajudge.gating.names import gate_names
+        from deltajudge.gating.names import BASELINE_GATE, gate_names
         from deltajudge.judging.loading import load_rubric
 
         try:

@@ -24,7 +24,13 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import (
+    BytecodeCache,
+    Environment,
+    FileSystemBytecodeCache,
+    PackageLoader,
+    StrictUndefined,
+)
 from markupsafe import Markup
 
 from deltajudge.atomic import atomic_text
@@ -42,10 +48,22 @@ SCATTER_POINTS = 4000
 _SECRET = re.compile(r"api[_-]?key|secret|password|authorization|bearer", re.IGNORECASE)
 
 
+def _bytecode_cache() -> BytecodeCache | None:
+    """jinja2's own compiled-template cache, in its per-user directory under the system
+    temp dir: compiling the page's templates is ~0.3 s of every run on 2 cores, loading
+    them back ~0.01 s. Entries are keyed by template path and checked against the
+    source, so an edited or upgraded template recompiles. No safe directory, no cache."""
+    try:
+        return FileSystemBytecodeCache()
+    except (OSError, RuntimeError):  # jinja2 refuses a temp dir it does not own alone
+        return None
+
+
 @cache
 def _env() -> Environment:
     env = Environment(
         loader=PackageLoader("deltajudge.reporting", "templates"),
+        bytecode_cache=_bytecode_cache(),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

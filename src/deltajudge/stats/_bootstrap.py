@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.stats
 from numpy.typing import NDArray
 
 #: Values resampled per vectorised batch (batch × n floats, and as many indices): bounds
@@ -59,6 +58,8 @@ def paired_statistic_ci(
     cases (each keeps its pair). None when some resample leaves the statistic undefined
     (NaN, e.g. a regression line through points that all share one x): an interval
     over the other resamples would describe different data."""
+    import scipy.stats  # here: runs with fewer than two cases never resample
+
     with warnings.catch_warnings():  # NaN resamples are handled below, not worth a warning
         warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)
         result = _percentile_bootstrap(
@@ -79,6 +80,8 @@ def _percentile_bootstrap(
     confidence: float,
 ) -> Any:
     """scipy's bootstrap with the settings every interval here shares (see `mean_ci`)."""
+    import scipy.stats  # here: runs with fewer than two cases never resample
+
     return scipy.stats.bootstrap(
         data,
         statistic,

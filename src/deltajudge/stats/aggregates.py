@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
 
 from deltajudge.constants import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE
 from deltajudge.stats._arrays import as_flags, as_scores
 from deltajudge.stats._bootstrap import mean_ci
+from deltajudge.stats._special import wilson_interval
 
 
 @dataclass(frozen=True)
@@ -80,13 +80,5 @@ def pass_rate(passes: Sequence[bool], *, confidence: float = CONFIDENCE) -> Pass
     passed = int(np.count_nonzero(flags))
     if n == 0:
         return PassRate(n=0, passed=0, rate=None, ci_low=None, ci_high=None)
-    interval = scipy.stats.binomtest(passed, n).proportion_ci(
-        confidence_level=confidence, method="wilson"
-    )
-    return PassRate(
-        n=n,
-        passed=passed,
-        rate=passed / n,
-        ci_low=float(interval.low),
-        ci_high=float(interval.high),
-    )
+    low, high = wilson_interval(passed, n, confidence)
+    return PassRate(n=n, passed=passed, rate=passed / n, ci_low=low, ci_high=high)

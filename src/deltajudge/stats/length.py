@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
 from numpy.typing import NDArray
 
 from deltajudge.constants import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE
@@ -92,6 +91,8 @@ def _varies(values: NDArray[np.float64]) -> bool:
 def _spearman(lengths: NDArray[np.float64], scores: NDArray[np.float64]) -> float | None:
     if not (_varies(lengths) and _varies(scores)):
         return None
+    import scipy.stats  # here: below _MIN_CASES varying cases it is never needed
+
     return optional_float(scipy.stats.spearmanr(lengths, scores).statistic)
 
 
@@ -100,6 +101,8 @@ def _adjusted_delta(
 ) -> tuple[float | None, float | None]:
     if not _varies(length_delta):
         return None, None
+    import scipy.stats  # here: below _MIN_CASES varying cases it is never needed
+
     line = scipy.stats.linregress(length_delta, score_delta)
     return optional_float(line.intercept), optional_float(line.slope * 100.0)
 

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
 
 from deltajudge.stats._arrays import as_scores
+from deltajudge.stats._special import norm_ppf
 
 
 @dataclass(frozen=True)
@@ -77,5 +77,5 @@ def judge_noise(
 def _min_detectable_delta(sd: float, n_cases: int, alpha: float, power: float) -> float | None:
     if n_cases < 1:
         return None
-    z = scipy.stats.norm.ppf(1.0 - alpha / 2.0) + scipy.stats.norm.ppf(power)
+    z = norm_ppf(1.0 - alpha / 2.0) + norm_ppf(power)
     return float(z * np.sqrt(2.0) * sd / np.sqrt(n_cases))

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
 from numpy.typing import NDArray
 
 from deltajudge.constants import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE
 from deltajudge.stats._arrays import TIE_TOLERANCE, as_flags, as_scores, deltas, same_length
 from deltajudge.stats._bootstrap import mean_ci
+from deltajudge.stats._special import norm_cdf, norm_ppf, norm_sf
 from deltajudge.stats.wilcoxon import ZERO_METHOD, signed_rank
 
 
@@ -124,13 +124,15 @@ def _power(diff: NDArray[np.float64], mean: float | None, confidence: float) -> 
     if sd == 0.0:
         return None
     shift = abs(mean) * np.sqrt(diff.size) / sd
-    z = scipy.stats.norm.ppf(0.5 + confidence / 2.0)
-    return float(scipy.stats.norm.sf(z - shift) + scipy.stats.norm.cdf(-z - shift))
+    z = norm_ppf(0.5 + confidence / 2.0)
+    return norm_sf(z - shift) + norm_cdf(-z - shift)
 
 
 def _sign_test_p(wins: int, losses: int) -> float | None:
     if wins + losses == 0:
         return None
+    import scipy.stats  # here: a run where no case moved never pays for importing it
+
     return float(scipy.stats.binomtest(wins, wins + losses, 0.5).pvalue)
 
 

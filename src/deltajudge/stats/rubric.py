@@ -11,10 +11,9 @@ import math
 from dataclasses import dataclass, field
 from itertools import combinations
 
-import scipy.stats
-
 from deltajudge.judging.rubric import Rubric
 from deltajudge.results import CaseResult, RubricRun
+from deltajudge.stats._special import norm_ppf
 from deltajudge.stats.aggregates import PassRate, Summary, pass_rate, summarize
 from deltajudge.stats.length import LengthEffect, length_effect
 from deltajudge.stats.noise import JudgeNoise, judge_noise
@@ -23,7 +22,7 @@ from deltajudge.stats.paired import McNemar, PairedComparison, compare_paired, m
 #: With ``regression_threshold: noise``, a drop counts when judge noise alone would give
 #: one this large less than 5% of the time: z(0.975) · √2 · within-answer sd (a delta
 #: carries two judgments' noise).
-NOISE_Z = float(scipy.stats.norm.ppf(0.975))
+NOISE_Z = norm_ppf(0.975)
 
 
 @dataclass(frozen=True)

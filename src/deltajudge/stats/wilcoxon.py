@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
 from numpy.typing import NDArray
 
 from deltajudge.stats._arrays import TIE_TOLERANCE
+from deltajudge.stats._special import norm_cdf, norm_sf
 
 #: Non-zero deltas up to which p-values are exact. The convolution costs about
 #: n × n(n+1)/2 additions: 300 pairs take ~0.02 s, and at that size the normal
@@ -55,6 +55,8 @@ def signed_rank(deltas: NDArray[np.float64]) -> SignedRank | None:
     n = int(nonzero.size)
     if n == 0:
         return None
+    import scipy.stats  # here: a run where no case moved never pays for importing it
+
     doubled = np.rint(2.0 * scipy.stats.rankdata(np.abs(nonzero))).astype(np.int64)
     observed = int(doubled[nonzero > 0].sum())
     if n <= EXACT_MAX_NONZERO:
@@ -101,8 +103,8 @@ def _normal_tails(doubled: NDArray[np.int64], observed: int) -> tuple[float, flo
     ranks = doubled.astype(np.float64)
     mean = float(ranks.sum()) / 2.0
     sd = float(np.sqrt(np.sum(ranks**2) / 4.0))
-    better = float(scipy.stats.norm.sf((observed - 1.0 - mean) / sd))
-    worse = float(scipy.stats.norm.cdf((observed + 1.0 - mean) / sd))
+    better = norm_sf((observed - 1.0 - mean) / sd)
+    worse = norm_cdf((observed + 1.0 - mean) / sd)
     return better, worse
 
 
