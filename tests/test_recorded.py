@@ -154,3 +154,25 @@ def test_a_recording_answers_by_case_and_sample_and_by_prompt_without_a_case_id(
         recording.answer("c", asked, 0)
     with pytest.raises(GenerationError, match="case 'b': its prompt changed"):
         recording.answer("b", asked, 0)
+
+
+def test_answers_are_read_back_by_byte_offset_past_non_ascii_lines_and_blank_ones(
+    tmp_path: Path,
+) -> None:
+    from deltajudge.generation.recorded import RecordedAnswer, Recording, input_hash
+
+    asked = {c: [{"role": "user", "content": f"question {c}"}] for c in "abc"}
+    answers = {"a": "Grüße — ☕ " * 5, "b": "plain", "c": "日本語の答え"}
+    path = tmp_path / "r.jsonl"
+    with path.open("w", encoding="utf-8") as out:
+        for case_id, text in answers.items():
+            out.write(
+                RecordedAnswer(case_id, input_hash(asked[case_id]), 0, text, "o", "m").to_line()
+            )
+            out.write("\n\n")  # blank lines are skipped, and still counted in the offsets
+    recording = Recording.load(path)
+    assert {c: recording.answer(c, asked[c], 0).answer for c in "cab"} == answers
+    path.write_bytes(b'{"case_id": "a", "answer": "\xff"}\n')
+    with pytest.raises(ConfigError) as info:
+        Recording.load(path)  # not UTF-8: the line is named
+    assert info.value.location == f"{path}:1"

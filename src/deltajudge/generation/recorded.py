@@ -56,7 +56,7 @@ class RecordedAnswer:
 
 
 class Replay(NamedTuple):
-    """What a recording keeps of one answer: only what replaying it needs."""
+    """What replaying one recorded answer needs."""
 
     input_hash: str
     answer: str
@@ -66,22 +66,15 @@ class Replay(NamedTuple):
 
 class Recording:
     """A recording file, indexed by case id (and, for requests with no case id, by input
-    hash). Kept compact: a run at 100,000 cases holds two recordings' worth of answers, so
-    each is a small tuple, not the parsed line."""
+    hash). Every line is checked when the file is loaded; memory then keeps only each
+    answer's byte offset, and an answer is read back from the file when it is asked for:
+    a run at 100,000 cases replays two recordings without holding their answers."""
 
-    def __init__(self, path: Path, answers: list[RecordedAnswer]) -> None:
+    def __init__(self, path: Path, by_case: dict[str, tuple[int, ...]]) -> None:
         self.path = path
-        by_case: dict[str, list[Replay]] = {}
-        usages: dict[tuple[int, int], tuple[int, int]] = {}  # one tuple per distinct usage
-        for a in answers:
-            usage = usages.setdefault(a.usage, a.usage)
-            # interned: each alias's recording holds the same case ids and prompt hashes
-            replay = Replay(sys.intern(a.input_hash), a.answer, usage, a.sample)
-            by_case.setdefault(sys.intern(a.case_id), []).append(replay)
-        #: Each case's answers in sample order.
-        self.by_case: dict[str, tuple[Replay, ...]] = {
-            case_id: tuple(sorted(found, key=_sample)) for case_id, found in by_case.items()
-        }
+        #: Each case's answers (their lines' offsets) in sample order.
+        self.by_case = by_case
+        self._file = path.open("rb")  # kept open: the recording is read once per case
         self._by_hash: dict[str, list[Replay]] | None = None
 
     @property
@@ -89,61 +82,73 @@ class Recording:
         """Answers by input hash, in sample order; built on first use (few callers lack a
         case id)."""
         if self._by_hash is None:
-            every = [r for found in self.by_case.values() for r in found]
+            every = [self._replay(o) for found in self.by_case.values() for o in found]
             self._by_hash = {}
             for replay in sorted(every, key=_sample):
                 self._by_hash.setdefault(replay.input_hash, []).append(replay)
         return self._by_hash
 
+    def _replay(self, offset: int) -> Replay:
+        self._file.seek(offset)
+        data = json.loads(self._file.readline())
+        usage = data.get("usage", (0, 0))
+        return Replay(data["input_hash"], data["answer"], (usage[0], usage[1]), data["sample"])
+
     @classmethod
     def load(cls, path: Path) -> Recording:
+        found: dict[str, list[tuple[int, int]]] = {}  # case id -> (sample, offset)
+        offset = 0
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            with path.open("rb") as lines:
+                for number, line in enumerate(lines, start=1):
+                    if line.strip():
+                        answer = _parse_line(line, path, number)
+                        case_id = sys.intern(answer.case_id)  # shared by every recording
+                        found.setdefault(case_id, []).append((answer.sample, offset))
+                    offset += len(line)
         except FileNotFoundError:
             raise ConfigError(
                 "recording not found",
                 path=path,
                 hint="make one with: deltajudge record ALIAS --rubric R --out PATH",
             ) from None
-        answers = []
-        for number, line in enumerate(lines, start=1):
-            if line.strip():
-                answers.append(_parse_line(line, path, number))
-        return cls(path, answers)
+        # sorted by sample, a sample recorded twice in file order (the sort is stable)
+        by_case = {c: tuple(o for _, o in sorted(places)) for c, places in found.items()}
+        return cls(path, by_case)
 
     def answer(self, case_id: str, messages: Sequence[dict[str, str]], sample: int) -> Replay:
         """The recorded answer to this case, or `GenerationError` saying why there is none."""
         digest = input_hash(messages)
-        recorded: Sequence[Replay] | None
-        if case_id:
-            recorded = self.by_case.get(case_id)
-            if recorded is None:
-                raise GenerationError(
-                    f"case {case_id!r} is not in the recording {self.path} "
-                    f"({len(self.by_case)} cases recorded)"
-                )
-            if recorded[0].input_hash != digest:
-                raise GenerationError(
-                    f"case {case_id!r}: its prompt changed since it was recorded in {self.path} "
-                    f"(input hash {recorded[0].input_hash[:12]} recorded, {digest[:12]} now)"
-                )
-        else:
+        if not case_id:
             recorded = self.by_hash.get(digest)
             if recorded is None:
                 raise GenerationError(f"no answer to this prompt in the recording {self.path}")
-        return recorded[sample % len(recorded)]
+            return recorded[sample % len(recorded)]
+        places = self.by_case.get(case_id)
+        if places is None:
+            raise GenerationError(
+                f"case {case_id!r} is not in the recording {self.path} "
+                f"({len(self.by_case)} cases recorded)"
+            )
+        first = self._replay(places[0])
+        if first.input_hash != digest:
+            raise GenerationError(
+                f"case {case_id!r}: its prompt changed since it was recorded in {self.path} "
+                f"(input hash {first.input_hash[:12]} recorded, {digest[:12]} now)"
+            )
+        return self._replay(places[sample % len(places)])
 
 
 def _sample(replay: Replay) -> int:
     return replay.sample
 
 
-def _parse_line(line: str, path: Path, number: int) -> RecordedAnswer:
+def _parse_line(line: bytes, path: Path, number: int) -> RecordedAnswer:
     try:
         data = json.loads(line)
         data["usage"] = tuple(data.get("usage", (0, 0)))
         return RecordedAnswer(**data)
-    except (json.JSONDecodeError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError) as exc:  # bad JSON or UTF-8, wrong keys
         raise ConfigError(
             f"not a recording line ({exc})",
             path=path,
