@@ -20,6 +20,7 @@ import base64
 import hashlib
 import json
 import re
+from array import array
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -94,17 +95,20 @@ def _asset(name: str) -> tuple[Markup, str]:
     return Markup(text), f"'sha256-{digest}'"
 
 
-#: Per model, each answer's (length, score) on one grader.
-_Points = dict[str, list[tuple[int, float]]]
+#: Per model, its answers' lengths and their scores on one grader, as two flat arrays
+#: (16 bytes an answer: 100,000 cases would be ~20 MB of tuples per model).
+_Points = dict[str, tuple["array[int]", "array[float]"]]
 
 
 def _points(rubric: RubricEntry, grader: str) -> _Points:
-    """Per model, each answer's (length, score) on ``grader``: one pass over the rows."""
+    """Per model, each answer's length and score on ``grader``: one pass over the rows."""
     points: _Points = {}
     for c in rubric.cases:
         for alias, s in c.samples.items():
             if (v := s.scores.get(grader)) is not None:
-                points.setdefault(alias, []).append((len(s.output_text), v))
+                lengths, values = points.setdefault(alias, (array("q"), array("d")))
+                lengths.append(len(s.output_text))
+                values.append(v)
     return points
 
 
@@ -114,8 +118,8 @@ def _domain(grader: GraderInfo, points: _Points) -> tuple[float, float]:
         return float(grader.range[0]), float(grader.range[1])
     if grader.type == "pairwise":
         return -1.0, 1.0
-    values = [v for pairs in points.values() for _, v in pairs]
-    low, high = min(values, default=0.0), max(values, default=1.0)
+    low = min((min(values) for _, values in points.values() if values), default=0.0)
+    high = max((max(values) for _, values in points.values() if values), default=1.0)
     return (low, high) if high > low else (low - 1, high + 1)
 
 
@@ -124,11 +128,10 @@ def _series(points: _Points, classes: dict[str, str]) -> list[svg.Series]:
     (at most `SCATTER_POINTS` each: the histogram's shares survive an even thinning)."""
     series = []
     for alias, css in classes.items():
-        pairs = points.get(alias, [])
-        step = -(-len(pairs) // SCATTER_POINTS)  # ceil: at most SCATTER_POINTS remain
-        pairs = pairs[::step] if step > 1 else pairs
-        if pairs:
-            series.append(svg.Series(alias, css, [v for _, v in pairs], [n for n, _ in pairs]))
+        lengths, values = points.get(alias, (array("q"), array("d")))
+        step = max(1, -(-len(values) // SCATTER_POINTS))  # ceil: at most SCATTER_POINTS remain
+        if values:
+            series.append(svg.Series(alias, css, values[::step].tolist(), lengths[::step].tolist()))
     return series
 
 

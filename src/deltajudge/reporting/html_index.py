@@ -35,7 +35,7 @@ class CaseSelection:
     index_json: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Facts:
     regressed: bool
     error: bool
@@ -61,10 +61,10 @@ def select_cases(rubric: RubricEntry, cap: int = DETAIL_CAP) -> CaseSelection:
             index.add(case, facts[-1])
     chosen = list(range(len(cases)))
     if len(cases) > cap:
-        ranks = [
+        ranks = (
             (not f.regressed, f.worst if f.regressed else 0.0, not f.error, -f.change, i)
             for i, f in enumerate(facts)
-        ]
+        )
         chosen = sorted(rank[-1] for rank in heapq.nsmallest(cap, ranks))
     shown = sorted(chosen, key=lambda i: (not facts[i].regressed, facts[i].worst))
     detailed = [cases[i] for i in shown]
@@ -123,9 +123,11 @@ class _Index:
         self._rows.append(_compact([case.id, prompt, flags, *values]))
 
     def json(self) -> str:
-        text = "[" + ",".join(self._rows) + "]"
-        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        return "[" + ",".join(self._rows) + "]"
 
 
 def _compact(row: Sequence[object]) -> str:
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+    """One row's JSON, escaped for the script element (row by row: the whole index is
+    joined once, never copied three times over)."""
+    text = json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

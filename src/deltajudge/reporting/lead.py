@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 from deltajudge.gating.outcome import GateResult
 from deltajudge.reporting.case_entries import pick
-from deltajudge.reporting.model import CaseEntry, Report, RubricEntry
+from deltajudge.reporting.model import (
+    CaseEntry,
+    ComparisonEntry,
+    Regression,
+    Report,
+    RubricEntry,
+)
 
 #: Regressions listed on the first screen, worst first; the cases table has the rest.
 TOP_REGRESSIONS = 5
@@ -111,44 +117,56 @@ def _reason(case: CaseEntry, alias: str, grader: str) -> tuple[str, str | None]:
     return sample.output_text, sample.reasoning.get(grader) or sample.grade_errors.get(grader)
 
 
-def regressions(rubric: RubricEntry) -> list[RegressionRow]:
-    """Every regression of every comparison of ``rubric``, worst drop first."""
-    rows = _rubric_regressions(rubric)
-    rows.sort(key=lambda row: row.delta)
-    return rows
-
-
-def _rubric_regressions(rubric: RubricEntry) -> list[RegressionRow]:
-    wanted = {r.id for c in rubric.comparisons for r in c.regressions}
-    cases = pick(rubric.cases, wanted)
-    rows = []
-    for comp in rubric.comparisons:
-        for reg in comp.regressions:
-            case = cases.get(reg.id)
-            if case is None:
-                continue
-            base_text, base_reason = _reason(case, comp.baseline, comp.grader)
-            cand_text, cand_reason = _reason(case, comp.candidate, comp.grader)
-            rows.append(
-                RegressionRow(
-                    case_id=case.id,
-                    rubric=rubric.name,
-                    what=f"{comp.candidate} / {comp.grader}",
-                    delta=reg.delta,
-                    prompt=case.prompt,
-                    baseline=base_text,
-                    candidate=cand_text,
-                    baseline_reason=base_reason,
-                    candidate_reason=cand_reason,
-                )
-            )
-    return rows
+def regressions(rubric: RubricEntry, limit: int | None = None) -> list[RegressionRow]:
+    """The regressions of every comparison of ``rubric``, worst drop first (the first
+    ``limit`` of them)."""
+    return _rows(
+        [(rubric, comp, reg) for comp in rubric.comparisons for reg in comp.regressions], limit
+    )
 
 
 def worst_regressions(
     report: Report, limit: int = TOP_REGRESSIONS
 ) -> tuple[list[RegressionRow], int]:
     """The ``limit`` largest drops over every rubric and comparison, and how many there are."""
-    rows = [row for r in report.rubrics for row in _rubric_regressions(r)]
-    rows.sort(key=lambda row: row.delta)
-    return rows[:limit], len(rows)
+    found = [
+        (rubric, comp, reg)
+        for rubric in report.rubrics
+        for comp in rubric.comparisons
+        for reg in comp.regressions
+    ]
+    return _rows(found, limit), len(found)
+
+
+def _rows(
+    found: list[tuple[RubricEntry, ComparisonEntry, Regression]], limit: int | None
+) -> list[RegressionRow]:
+    """The rows of the worst ``limit`` regressions: ranked on the comparisons' own lists,
+    so only the rows shown are built (a big run may have tens of thousands of regressions,
+    each row holding both answers)."""
+    found.sort(key=lambda f: f[2].delta)  # stable: comparison order among equal drops
+    shown = found[:limit]
+    cases: dict[int, dict[str, CaseEntry]] = {}
+    for rubric in {id(r): r for r, _, _ in shown}.values():
+        cases[id(rubric)] = pick(rubric.cases, {reg.id for r, _, reg in shown if r is rubric})
+    rows = []
+    for rubric, comp, reg in shown:
+        case = cases[id(rubric)].get(reg.id)
+        if case is None:
+            continue
+        base_text, base_reason = _reason(case, comp.baseline, comp.grader)
+        cand_text, cand_reason = _reason(case, comp.candidate, comp.grader)
+        rows.append(
+            RegressionRow(
+                case_id=case.id,
+                rubric=rubric.name,
+                what=f"{comp.candidate} / {comp.grader}",
+                delta=reg.delta,
+                prompt=case.prompt,
+                baseline=base_text,
+                candidate=cand_text,
+                baseline_reason=base_reason,
+                candidate_reason=cand_reason,
+            )
+        )
+    return rows

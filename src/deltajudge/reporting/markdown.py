@@ -218,7 +218,7 @@ def _regressions_table(rubric: RubricEntry, limit: int) -> str:
             cell(x.candidate, 60),
             cell(x.candidate_reason or "", 100),
         ]
-        for x in regressions(rubric)[:limit]
+        for x in regressions(rubric, limit)
     ]
     headers = ["case", "model / grader", "Δ", "prompt", "baseline said", "candidate said"]
     return _table(rows, [*headers, "judge on the candidate"])
