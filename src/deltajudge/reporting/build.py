@@ -27,7 +27,7 @@ from deltajudge.reporting.model import (
     RubricEntry,
     TokenEntry,
 )
-from deltajudge.reporting.redacted import case_json, redacted, report_head_json
+from deltajudge.reporting.redacted import MaskedCases, redacted, report_head_json
 from deltajudge.results import RubricRun, RunResults
 
 if TYPE_CHECKING:  # the statistics (scipy) load only when figures must be computed
@@ -219,8 +219,9 @@ def write_report_json(report: Report, path: Path) -> Path:
         for rubric, rest in zip(clean.rubrics, parts[1:], strict=True):
             out.write(b'"cases": [')
             separator = b""
-            for case in rubric.cases:
-                out.write(separator + _ROW + case_json(case, indent=2).replace(b"\n", _ROW))
+            assert isinstance(rubric.cases, MaskedCases)
+            for row in rubric.cases.json_rows(indent=2):
+                out.write(separator + _ROW + row.replace(b"\n", _ROW))
                 separator = b","
             out.write(b"\n      ]\n    }" if separator else b"]\n    }")
             out.write(rest)
