@@ -136,7 +136,8 @@ class Recording:
                 f"case {case_id!r}: its prompt changed since it was recorded in {self.path} "
                 f"(input hash {first.input_hash[:12]} recorded, {digest[:12]} now)"
             )
-        return self._replay(places[sample % len(places)])
+        chosen = sample % len(places)
+        return first if chosen == 0 else self._replay(places[chosen])
 
 
 def _sample(replay: Replay) -> int:
