@@ -9,7 +9,7 @@ a writer walks the rows, so every renderer reads the same rows without anyone ho
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Protocol, overload, runtime_checkable
+from typing import overload
 
 from deltajudge.gating.outcome import CaseVerdict
 from deltajudge.reporting.model import CaseEntry, SampleEntry
@@ -26,6 +26,10 @@ class Rows(Sequence[CaseEntry]):
         raise NotImplementedError
 
     def _row(self, index: int) -> CaseEntry:
+        raise NotImplementedError
+
+    def pick(self, ids: set[str]) -> dict[str, CaseEntry]:
+        """The rows of these case ids, in report order, built for those cases only."""
         raise NotImplementedError
 
     @overload
@@ -71,14 +75,9 @@ class CaseEntries(Rows):
 def pick(cases: Sequence[CaseEntry], ids: set[str]) -> dict[str, CaseEntry]:
     """The rows of these case ids, in report order: built for those cases only when the
     rows are made on demand, found by a pass over them in a report read from disk."""
-    if isinstance(cases, _Picks):
+    if isinstance(cases, Rows):
         return cases.pick(ids)
     return {c.id: c for c in cases if c.id in ids}
-
-
-@runtime_checkable
-class _Picks(Protocol):
-    def pick(self, ids: set[str]) -> dict[str, CaseEntry]: ...
 
 
 def case_entry(
