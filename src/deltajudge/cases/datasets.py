@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
-import math
 import re
 import sys
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from deltajudge.cases.case import Case, Message, content_text, stable_id
+from deltajudge.cases.json_rows import parse_row
 from deltajudge.errors import DatasetError
 
 Shape = Literal["preference", "chat", "prompt", "turns"]
@@ -201,7 +201,7 @@ def _load_cases(path: Path) -> list[Case]:
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
-        row = _parse_line(line, path, number)
+        row = parse_row(line, path, number)
         # the parser makes new key strings for each row: share one per key name instead
         row = {keys.setdefault(key, key): value for key, value in row.items()}
         if shape is None:
@@ -233,100 +233,6 @@ def _load_cases(path: Path) -> list[Case]:
     return cases
 
 
-#: Deeper rows are refused before the parser recurses: no data set row needs more, and
-#: Python's own limit would end the run with a RecursionError instead of a located error.
-MAX_NESTING = 64
-
-_JSONL_HINT = "a data set is JSON Lines: one JSON object per line, no enclosing [ ]"
-
-
-def _parse_line(line: str, path: Path, number: int) -> dict[str, Any]:
-    if _nesting(line) > MAX_NESTING:
-        raise DatasetError(f"nested deeper than {MAX_NESTING} levels", path=path, line=number)
-    try:
-        row = _DECODER.decode(line)
-    except json.JSONDecodeError as exc:
-        raise _json_error(exc, line, path, number) from None
-    except (ValueError, RecursionError) as exc:  # 4,300-digit integers, NaN, Infinity, 1e999
-        raise DatasetError(f"invalid JSON: {exc}", path=path, line=number) from None
-    if isinstance(row, list):
-        raise DatasetError(
-            "this line is a JSON array, not an object",
-            path=path,
-            line=number,
-            hint=f"{_JSONL_HINT}; convert with: jq -c '.[]' {path.name} > {path.stem}.jsonl",
-        )
-    if not isinstance(row, dict):
-        raise DatasetError("expected a JSON object per line", path=path, line=number)
-    where = _unencodable(row, "") if _SURROGATE_ESCAPE.search(line) else None
-    if where is not None:
-        raise DatasetError(
-            f"{where}: holds a lone surrogate (\\ud800-\\udfff) that is not text",
-            path=path,
-            line=number,
-            hint="write characters outside the BMP as a surrogate pair or as UTF-8",
-        )
-    return row
-
-
-def _nesting(line: str) -> int:
-    """How deep the row's arrays and objects go (brackets inside strings do not count)."""
-    if line.count("[") + line.count("{") <= MAX_NESTING:
-        return 0
-    depth = deepest = 0
-    for bracket in _BRACKETS.findall(_STRINGS.sub("", line)):
-        depth += 1 if bracket in "[{" else -1
-        deepest = max(deepest, depth)
-    return deepest
-
-
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
-_BRACKETS = re.compile(r"[\[\]{}]")
-#: Only a ``\uD800``-``\uDFFF`` escape can put a lone surrogate into a parsed row.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    """``1e999`` is valid JSON but no float: Python reads it as infinity, which no report
-    can write back. Refused like ``Infinity``."""
-    value = float(text)
-    if math.isinf(value):
-        raise ValueError(f"{text} is out of range for a number")
-    return value
-
-
-#: One decoder for every line: ``json.loads`` with hooks builds a new one per call.
-_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
-
-
-def _unencodable(value: Any, where: str) -> str | None:
-    """The key path of the first string (key or value) that is not valid Unicode text."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return where or "row"
-        return None
-    children: list[tuple[str, Any]] = []
-    if isinstance(value, dict):
-        for key, child in value.items():
-            child_where = f"{where}.{key}" if where else str(key)
-            if _unencodable(key, where) is not None:
-                return where or "row"
-            children.append((child_where, child))
-    elif isinstance(value, list):
-        children = [(f"{where}[{i}]", child) for i, child in enumerate(value)]
-    for child_where, child in children:
-        found = _unencodable(child, child_where)
-        if found is not None:
-            return found
-    return None
-
-
 #: What a case id may not hold: pytest joins node ids with ``::`` and prints them on one line.
 _BAD_ID = re.compile(r"::|[\x00-\x1f\x7f\u2028\u2029]")
 
@@ -350,34 +256,6 @@ def _case_id(raw: Any, path: Path, number: int) -> str | None:
             hint="pytest node ids are one line and use '::' as their separator",
         )
     return sys.intern(text)  # shared with the recordings and results that name the case
-
-
-def _json_error(exc: json.JSONDecodeError, line: str, path: Path, number: int) -> DatasetError:
-    """Name the usual mistakes (a trailing comma, a JSON array or pretty-printed file) in
-    words, instead of the parser's "Expecting value"."""
-    comma = next(
-        (m for m in re.finditer(r",\s*[}\]]", line) if m.end() - 1 == exc.pos), None
-    )  # the parser stopped at the bracket right after a comma
-    text = line.strip()
-    if comma is not None:
-        return DatasetError(
-            "invalid JSON: trailing comma before "
-            f"'{line[comma.end() - 1]}' (JSON allows no comma after the last item)",
-            path=path,
-            line=number,
-            column=comma.start() + 1,
-        )
-    if text in ("[", "{") or (text.startswith("[") and text.rstrip(",").endswith("}")):
-        what = "a JSON array" if text.startswith("[") else "one JSON object over several lines"
-        return DatasetError(
-            f"invalid JSON: this file looks like {what}",
-            path=path,
-            line=number,
-            hint=f"{_JSONL_HINT}; convert with: jq -c '.[]' {path.name} > {path.stem}.jsonl"
-            if text.startswith("[")
-            else f"{_JSONL_HINT}; put each row on one line (jq -c . {path.name})",
-        )
-    return DatasetError(f"invalid JSON: {exc.msg}", path=path, line=number, column=exc.colno)
 
 
 def _case_from_row(row: dict[str, Any], shape: Shape, path: Path, number: int) -> Case:
