@@ -80,6 +80,16 @@ def prompt_rows(prompts: Mapping[str, str] = PROMPTS) -> list[dict[str, Any]]:
     return [{"id": case_id, "input": text} for case_id, text in prompts.items()]
 
 
+def preference_pair(i: int, good: str, bad: str) -> dict[str, Any]:
+    """A labelled pair in OpenAI's DPO format: the judge should prefer ``good``."""
+    return {
+        "id": f"p{i}",
+        "input": {"messages": [{"role": "user", "content": f"question number {i}"}]},
+        "preferred_output": [{"role": "assistant", "content": good}],
+        "non_preferred_output": [{"role": "assistant", "content": bad}],
+    }
+
+
 def judge_json(score: float, reasoning: str = "because") -> Reply:
     return Reply(json={"reasoning": reasoning, "score": score})
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from markupsafe import escape
-from playwright.sync_api import Browser, Dialog, Page, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page
 
-from chromium import CHROMIUM, CHROMIUM_ARGS
+from chromium import launched
 from deltajudge.reporting import svg
 from deltajudge.reporting.html import render_html, write_html
 from deltajudge.reporting.html_cases import word_diff
@@ -44,13 +44,8 @@ def url(report: Report, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless chromium per module; plain launch gives it a fresh temporary profile."""
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium: apt-get install -y chromium")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from conftest import Project, item_outcomes, judge_json, rubric_text, scores_by_marker
+from conftest import (
+    Project,
+    item_outcomes,
+    judge_json,
+    preference_pair,
+    rubric_text,
+    scores_by_marker,
+)
 from deltajudge.testing import Rule
 
 AGREEMENT = "judge_agreement(quality, judge) >= 0.7"
@@ -17,23 +24,14 @@ GATES = (
 )
 
 
-def _pair(i: int, good: str, bad: str) -> dict[str, Any]:
-    return {
-        "id": f"p{i}",
-        "input": {"messages": [{"role": "user", "content": f"question number {i}"}]},
-        "preferred_output": [{"role": "assistant", "content": good}],
-        "non_preferred_output": [{"role": "assistant", "content": bad}],
-    }
-
-
 def _project(project: Project, judge: list[Rule]) -> None:
     """20 pairs, half with the shorter answer preferred; cases base 2, cand 3."""
     project.server.set_rules([*judge, *scores_by_marker({"[base-m]": 2, "[cand-m]": 3})])
     project.write(rubric_text(gates=GATES))
     rows = [
-        _pair(i, "GOOD short", "BAD but a much LONGER answer")
+        preference_pair(i, "GOOD short", "BAD but a much LONGER answer")
         if i % 2
-        else _pair(i, "GOOD and a much LONGER answer", "BAD short")
+        else preference_pair(i, "GOOD and a much LONGER answer", "BAD short")
         for i in range(20)
     ]
     project.write_rows(rows, "pairs")

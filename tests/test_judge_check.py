@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from conftest import Project, judge_json, rubric_text
+from conftest import Project, judge_json, preference_pair, rubric_text
 from deltajudge.cli import main
 from deltajudge.stats.agreement import cohens_kappa, validate_judge
 from deltajudge.testing import Reply, Rule
@@ -17,23 +16,14 @@ from deltajudge.testing import Reply, Rule
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _pair(i: int, good: str, bad: str) -> dict[str, Any]:
-    return {
-        "id": f"p{i}",
-        "input": {"messages": [{"role": "user", "content": f"question number {i}"}]},
-        "preferred_output": [{"role": "assistant", "content": good}],
-        "non_preferred_output": [{"role": "assistant", "content": bad}],
-    }
-
-
 def _pairs(project: Project) -> Path:
     """20 pairs; in half of them the preferred answer is the shorter one."""
     rows = []
     for i in range(20):
         if i % 2:
-            rows.append(_pair(i, "GOOD short", "BAD but a much LONGER answer"))
+            rows.append(preference_pair(i, "GOOD short", "BAD but a much LONGER answer"))
         else:
-            rows.append(_pair(i, "GOOD and a much LONGER answer", "BAD short"))
+            rows.append(preference_pair(i, "GOOD and a much LONGER answer", "BAD short"))
     return project.write_rows(rows, "pairs")
 
 

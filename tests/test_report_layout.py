@@ -18,9 +18,9 @@ from html import unescape
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from chromium import CHROMIUM, CHROMIUM_ARGS
+from chromium import launched
 from deltajudge.gating.outcome import Verdict
 from deltajudge.reporting.html import render_html, write_html
 from deltajudge.reporting.html_index import DETAIL_CAP
@@ -61,12 +61,8 @@ def _tiled(n: int) -> Report:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium: apt-get install -y chromium")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched() as browser:
         yield browser
-        browser.close()
 
 
 def _open(browser: Browser, path: Path, width: int) -> tuple[Page, list[str]]:
