@@ -37,13 +37,6 @@ if TYPE_CHECKING:
     from deltajudge.results_writer import ResultsWriter
     from deltajudge.shards import Shard
 
-EMBEDDED_JUDGE_NOTE = (
-    "The judge is the embedded Gemma 3 270M (pretrained, not instruction-tuned): a "
-    "smoke-level stand-in that exercises the whole pipeline offline. Its scores say "
-    "nothing about quality. Point the judge alias at a real model (OpenAI, Azure OpenAI, "
-    "or any OpenAI-compatible server such as vLLM or Ollama) for figures you can trust."
-)
-
 
 @dataclass
 class RubricOutcome:
@@ -289,34 +282,10 @@ class Evaluation:
         return self.shard is None and (not self.partial or self.settings.force_baseline)
 
     def _notes(self) -> list[str]:
-        assert self.results is not None
-        judges = set().union(*(r.loaded.rubric.judge_aliases() for r in self.results.rubrics))
-        notes = list(self.results.notes)  # endpoints that went down or throttled, said once
-        if self.shard is not None:
-            notes.insert(0, _shard_note(self.shard))
-        notes += self.collection_notes
-        if self.results.interrupted is not None:
-            notes.insert(0, self._incomplete_note())
-        if any(self.results.models[j].provider == "local" for j in judges):
-            notes.append(EMBEDDED_JUDGE_NOTE)
-        return notes
+        from deltajudge.run_notes import run_notes
 
-    def _incomplete_note(self) -> str:
         assert self.results is not None
-        missing = [
-            f"{run.name}::{case.id}"
-            for run in self.results.rubrics
-            for case in run.selected
-            if case.id not in run.cases
-        ]
-        listed = ", ".join(missing[:20]) + (
-            f" and {len(missing) - 20} more" if len(missing) > 20 else ""
-        )
-        return (
-            f"INCOMPLETE: interrupted by {self.results.interrupted}; {len(missing)} selected "
-            f"cases were not run{': ' + listed if missing else ''}. Rerun to finish: answers "
-            "already received are cached."
-        )
+        return run_notes(self.results, self.shard, self.collection_notes)
 
     def _figures_cache(self) -> ResponseCache | None:
         if not self.settings.cache:
@@ -375,13 +344,6 @@ class Evaluation:
         url = self.settings.report_url
         paths.append(write_markdown(self.report, directory / "summary.md", report_url=url))
         return paths
-
-
-def _shard_note(shard: Shard) -> str:
-    return (
-        f"SHARD {shard}: these figures cover this shard's cases only; the gates are decided "
-        "by `deltajudge merge` over every shard's results.jsonl"
-    )
 
 
 def merge_shards(folders: list[Path], settings: Settings, rootdir: Path) -> Evaluation:
