@@ -124,17 +124,18 @@ def write_suite(workdir: Path, n: int, url: str) -> None:
     (workdir / "deltajudge.toml").write_text(f"concurrency = {CONCURRENCY}\n\n{models}")
 
 
+#: pytest quiet, without the plugins of this repository's dev environment that a user's
+#: would not load (its own cache, hypothesis).
+PYTEST_QUIET = ["-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
+
+
 def harness_cmd(*extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
         "pytest",
         "rubrics",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:hypothesispytest",
+        *PYTEST_QUIET,
         "--dj-no-progress",
         "--dj-report-dir",
         "out",

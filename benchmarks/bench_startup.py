@@ -1,5 +1,6 @@
 """The fixed cost of a run: one case, nothing cached, beside a bare SDK script making the
-same 4 calls; a cached rerun; and collecting 1,000 cases.
+same 4 calls and beside the floor of any pytest plugin (one pytest test running that
+script); a cached rerun; and collecting 1,000 cases.
 
     python benchmarks/bench_startup.py              # median of 10 each, 0 and 200 ms
     python benchmarks/bench_startup.py --repeat 5 --latencies 0
@@ -24,12 +25,26 @@ from tabulate import tabulate
 from bench_engine import (
     BARE_LOOP,
     CONCURRENCY,
+    PYTEST_QUIET,
     harness_cmd,
     scripted_server,
     timed,
     timed_cpu,
     write_suite,
 )
+
+#: The floor of any runner that is a pytest session: one test running the bare script
+#: in-process, so pytest's start-up, its import hook over the SDK's modules and its exit
+#: collections are paid, and nothing of deltajudge.
+FLOOR_TEST = """
+import runpy
+import sys
+
+
+def test_the_same_four_calls():
+    sys.argv = ["bare_loop.py", {url!r}, "1", "aiohttp", "{concurrency}"]
+    runpy.run_path({script!r}, run_name="__main__")
+"""
 
 
 def median_of(repeat: int, cmd: list[str], cwd: Path) -> tuple[float, float, float]:
@@ -58,6 +73,18 @@ def bench(latency_ms: int, repeat: int) -> list[Row]:
             bare = [sys.executable, str(BARE_LOOP), url, "1", "aiohttp", str(CONCURRENCY)]
             rows.append(
                 (label, "bare AsyncOpenAI script, 4 calls", *median_of(repeat, bare, workdir))
+            )
+            floor = workdir / "floor_test.py"
+            floor.write_text(
+                FLOOR_TEST.format(url=url, concurrency=CONCURRENCY, script=str(BARE_LOOP))
+            )
+            in_pytest = [sys.executable, "-m", "pytest", str(floor), *PYTEST_QUIET]
+            rows.append(
+                (
+                    label,
+                    "the same script as one pytest test",
+                    *median_of(repeat, in_pytest, workdir),
+                )
             )
             uncached = harness_cmd("--dj-no-cache")
             rows.append(

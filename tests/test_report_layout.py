@@ -241,6 +241,23 @@ def test_a_big_report_renders_the_worst_cases_and_searches_all(
     total = len(regressed)
     expected = f"first 200 of {total} matches" if total > 200 else f"{total} matches"
     expect(page.get_by_test_id("case-search-count")).to_have_text(expected)
+    # a header sorts every match, not only the 200 shown: the worst regressions first
+    delta = index.locator("thead button", has_text="tone Δ candidate")  # not helpfulness
+    delta.click()
+    expect(delta).to_have_attribute("data-dir", "asc")
+    tone = {c.id: c.deltas["candidate"]["tone"] for c in regressed}
+    assert None not in tone.values()
+    first = rows.evaluate_all("rs => rs.map(r => r.firstElementChild.textContent)")
+    assert len(first) == min(200, total)
+    assert [tone[i] for i in first] == sorted(tone.values())[: len(first)]
+    delta.click()  # descending: the mildest regressions first
+    expect(delta).to_have_attribute("data-dir", "desc")
+    first = rows.evaluate_all("rs => rs.map(r => r.firstElementChild.textContent)")
+    assert [tone[i] for i in first] == sorted(tone.values(), reverse=True)[: len(first)]
+    index.locator(".q-reg").uncheck()
+    index.locator("thead button", has_text=re.compile("^case$")).click()  # natural order
+    first = rows.evaluate_all("rs => rs.map(r => r.firstElementChild.textContent)")
+    assert first == [c.id for c in rubric.cases[:200]]
     assert page.evaluate(OVERFLOWS) == []
     page.context.close()
     assert trouble == []  # no request but the file, no script error

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
@@ -289,6 +290,10 @@ class Caller:
         if self._endpoints is None:
             from deltajudge.generation.endpoints import Endpoints
 
+            # The SDK's ~700 pydantic classes and this run's cases live to the end: frozen,
+            # no collection walks them again (with the SDK loaded each full pass costs
+            # ~0.1 s; pytest makes two at exit). The pytest shell unfreezes at its cleanup.
+            gc.freeze()
             self._endpoints = Endpoints(self._settings)
         if self.models[alias].provider == "local" and alias not in self._started:
             async with self._starting.setdefault(alias, asyncio.Lock()):

@@ -6,6 +6,7 @@ it is cheap and silent: no openai, numpy or jinja2 until a rubric file is collec
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     options.check(config)
+    # The engine freezes the heap once the SDK is loaded (generation.caller): thawed at the
+    # session's last cleanup, after pytest's own exit collections (registered first, this
+    # runs last), so a process running several sessions (pytester) frees each one's objects.
+    config.add_cleanup(gc.unfreeze)
     config.addinivalue_line("markers", "deltajudge: a deltajudge rubric case or gate")
     default = config.getoption("dj_default_path")
     if default and config.args_source != pytest.Config.ArgsSource.ARGS:

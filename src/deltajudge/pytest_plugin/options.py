@@ -170,11 +170,11 @@ def overrides(config: pytest.Config) -> dict[str, Any]:
 
 def shard(config: pytest.Config) -> Shard | None:
     """``--dj-shard K/N``, checked: a malformed or out-of-range value is a usage error."""
-    from deltajudge.shards import parse_shard
-
     value = config.getoption("dj_shard")
     if value is None:
         return None
+    from deltajudge.shards import parse_shard  # here: most runs are not sharded
+
     try:
         return parse_shard(value)
     except ConfigError as exc:

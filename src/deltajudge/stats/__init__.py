@@ -6,8 +6,8 @@ Every result is a frozen dataclass of plain floats and ints, None where a figure
 cannot be computed, so `dataclasses.asdict` drops straight into report.json.
 Intervals are seeded bootstraps: the same results always give the same report.
 
-The package itself imports nothing, and the modules that compute import only
-scipy.special (`_special`) at the top: scipy.stats (about 2 s on a 2-core runner) loads
-inside the functions that resample or rank, so reading a results file, collecting cases
-or a run too small to bootstrap never pays for it.
+The package itself imports nothing, and the modules that compute import only numpy at
+the top (the normal distribution comes from the standard library, `_special`): scipy.stats
+(about 2 s on a 2-core runner) loads inside the functions that resample or rank, so
+reading a results file, collecting cases or a run too small to bootstrap never pays.
 """
