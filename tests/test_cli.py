@@ -394,6 +394,39 @@ def test_a_missing_alias_is_hinted_in_the_run_commands_spelling(project: Project
     assert project.server.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ("--model", "cand"),
+            [
+                "ERROR: --model expects ALIAS=MODEL (got 'cand')",
+                "Hint: for example --model candidate=ft:gpt-4.1-mini:org::abc",
+            ],
+        ),
+        (
+            ("--set", "concurrency"),
+            [
+                "ERROR: --set expects KEY=VALUE (got 'concurrency')",
+                "Hint: for example --set models.candidate.model=ft:gpt-4.1-mini:org::abc",
+            ],
+        ),
+    ],
+)
+def test_a_malformed_assignment_is_named_in_the_run_commands_spelling(
+    project: Project, argv: tuple[str, ...], expected: list[str]
+) -> None:
+    """`deltajudge run --model cand` must not answer with `--dj-model ... models.x.model=`:
+    neither the option nor the example is one the user can type there."""
+    _project(project)
+
+    result = _cli_run(project, *argv)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(expected)
+    assert project.server.count() == 0
+
+
 def test_junit_names_a_gate_exactly_as_pytest_does(project: Project) -> None:
     project.server.set_rules(case_score_rules(PROMPTS, **SCORES))
     project.write(

@@ -612,7 +612,7 @@ def test_mistakes_fail_collection_with_location_and_no_call(
     [
         (["--dj-set", "concurrency"], "--dj-set expects KEY=VALUE (got 'concurrency')"),
         (["--dj-set", "=4"], "--dj-set expects KEY=VALUE (got '=4')"),
-        (["--dj-model", "cand"], "--dj-model expects KEY=VALUE (got 'cand')"),
+        (["--dj-model", "cand"], "--dj-model expects ALIAS=MODEL (got 'cand')"),
     ],
 )
 def test_malformed_command_line_assignments_are_usage_errors(

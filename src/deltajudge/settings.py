@@ -278,12 +278,19 @@ def set_dotted(table: dict[str, Any], dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
-def parse_assignment(text: str, option: str) -> tuple[str, Any]:
+def parse_assignment(
+    text: str,
+    option: str,
+    *,
+    shape: str = "KEY=VALUE",
+    example: str = "models.candidate.model=ft:gpt-4.1-mini:org::abc",
+) -> tuple[str, Any]:
+    """``KEY=VALUE`` from the command line; ``shape`` and ``example`` are what the error
+    shows, in the option's own terms (``--model`` takes ``ALIAS=MODEL``, not a dotted key)."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(
-            f"{option} expects KEY=VALUE (got {text!r})",
-            hint=f"for example {option} models.candidate.model=ft:gpt-4.1-mini:org::abc",
+            f"{option} expects {shape} (got {text!r})", hint=f"for example {option} {example}"
         )
     return key.strip(), _parse_scalar(raw.strip())
 

@@ -137,11 +137,18 @@ def overrides(config: pytest.Config) -> dict[str, Any]:
     from deltajudge.settings import parse_assignment
 
     out: dict[str, Any] = {}
+    # Name the options as the user typed them: `deltajudge run` drops the dj- prefix.
+    prefix = "--" if config.getoption("dj_default_path") else "--dj-"
     for text in config.getoption("dj_model"):
-        alias, value = parse_assignment(text, "--dj-model")
+        alias, value = parse_assignment(
+            text,
+            f"{prefix}model",
+            shape="ALIAS=MODEL",
+            example="candidate=ft:gpt-4.1-mini:org::abc",
+        )
         out[f"models.{alias}.model"] = str(value)
     for text in config.getoption("dj_set"):
-        key, value = parse_assignment(text, "--dj-set")
+        key, value = parse_assignment(text, f"{prefix}set")
         out[key] = value
     simple = {
         "report_dir": config.getoption("dj_report_dir"),
