@@ -119,12 +119,23 @@ def _check_local(alias: str, config: ModelConfig) -> None:
         raise ConfigError(str(exc), hint=f"set models.{alias}.model_path to a .gguf file") from None
 
 
+#: Answer length of a fallback alias that sets none. The embedded model is pretrained, not
+#: instruction-tuned: unbounded, it repeats itself to the end of its context, each call
+#: outlives the timeout on a small CPU and the endpoint is marked down with nothing done.
+LOCAL_FALLBACK_MAX_OUTPUT_TOKENS = 128
+_LIMIT_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
 def _as_local(config: ModelConfig) -> ModelConfig:
     overrides = config.local.model_dump(exclude_none=True) if config.local else {}
     label = overrides.pop("label", None)
+    params = dict(overrides.pop("params", config.params))
+    if not any(key in params for key in _LIMIT_KEYS):
+        params["max_output_tokens"] = LOCAL_FALLBACK_MAX_OUTPUT_TOKENS
     return config.model_copy(
         update={
             **overrides,
+            "params": params,
             "provider": "local",
             "model": "embedded",
             "label": label or LOCAL_FALLBACK_LABEL,
