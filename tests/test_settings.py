@@ -304,3 +304,27 @@ def test_a_missing_model_points_at_its_table_without_dumping_it(tmp_path: Path) 
     error = _error(tmp_path)
 
     assert error.render().splitlines()[0] == f"{path}:1: models.cand.model: required key is missing"
+
+
+def test_update_baseline_in_the_file_without_a_path_names_the_line_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """A whole-settings check has no location of its own; it names its key, which is found."""
+    path = _toml(
+        tmp_path, CONFIG.replace("max_retries = 1", "max_retries = 1\nupdate_baseline = true")
+    )
+
+    error = _error(tmp_path)
+
+    assert (error.path, error.line) == (path, 4)
+    assert error.message.startswith("update_baseline: --dj-update-baseline needs a path to write")
+
+
+def test_a_model_table_check_says_its_own_words_without_dumping_the_table(tmp_path: Path) -> None:
+    path = _toml(tmp_path, '[models.old]\nprovider = "recorded"\n')
+
+    error = _error(tmp_path)
+
+    assert error.render().splitlines()[0] == (
+        f"{path}:1: models.old: provider recorded needs `path`: the recording to answer from"
+    )

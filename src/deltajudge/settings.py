@@ -230,7 +230,7 @@ def _toml_error(exc: tomllib.TOMLDecodeError, path: Path) -> ConfigError:
         path=path,
         line=int(at.group(1)),
         column=int(at.group(2)),
-        hint="strings need quotes (model = \"gpt-4.1\"), tables are [models.ALIAS]",
+        hint='strings need quotes (model = "gpt-4.1"), tables are [models.ALIAS]',
     )
 
 
@@ -342,13 +342,21 @@ def config_error_from(
     errors = exc.errors()
     # A misspelt key also makes the key it was meant to be "missing": name the typo first.
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = ".".join(str(part) for part in first["loc"])
+    where: tuple[int | str, ...] = tuple(first["loc"])
+    said = first["msg"].removeprefix("Value error, ")
+    named = re.match(r"^([a-z_]+): (.*)$", said, re.DOTALL)
+    if first["type"] == "value_error" and named:  # a validator naming its key: point at it
+        where, said = (*where, named.group(1)), named.group(2)
+    loc = ".".join(str(part) for part in where)
     prefix = "tool.deltajudge." if path is not None and path.name == "pyproject.toml" else ""
     if first["type"] == "extra_forbidden":
         message = f"{prefix}{loc}: unknown key"
         hint = _known_keys_hint(first["loc"])
     elif first["type"] == "missing":
         message = f"{prefix}{loc}: required key is missing"
+        hint = None
+    elif first["type"] == "value_error":  # the validator's own words; the input is a table
+        message = f"{prefix}{loc}: {said}" if loc else said
         hint = None
     else:
         message = f"{prefix}{loc}: {first['msg']} (got {first.get('input')!r})"
@@ -358,9 +366,9 @@ def config_error_from(
     more = len(exc.errors()) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    line = _find_key_line(path, first["loc"]) if path else None
-    if path and line is None and first["type"] == "missing" and len(first["loc"]) > 1:
-        line = _find_key_line(path, first["loc"][:-1])  # the table that lacks it
+    line = _find_key_line(path, where) if path and where else None
+    if path and line is None and first["type"] == "missing" and len(where) > 1:
+        line = _find_key_line(path, where[:-1])  # the table that lacks it
     return ConfigError(message, path=path, line=line, hint=hint)
 
 
