@@ -52,7 +52,9 @@ def test_spend_per_alias_is_in_the_report_and_on_screen(project: Project) -> Non
         assert abs(tokens["cost_usd"] - expected) < 1e-9 and tokens["cost_usd"] > 0
     assert models["judge"]["tokens"]["cost_usd"] is None  # judge-m has no known price
     text = result.stdout.str()
-    assert "price unknown" in text and "spent: $" in text
+    assert "price unknown" in text
+    assert any(line.startswith("  spent: $") for line in result.stdout.lines)
+    assert "+ judge at an unknown price" in text  # judge-m was paid for, at no known price
 
     again = project.run()  # all from the cache: nothing paid
     assert again.ret == 0
@@ -133,3 +135,17 @@ def test_the_spending_cap_stops_starting_cases(project: Project) -> None:
     assert 0 < ran < 60, ran
     spent = sum(m["tokens"]["cost_usd"] or 0 for m in report["models"].values())
     assert spent >= 170
+
+
+def test_a_run_where_no_price_is_known_never_says_it_spent_nothing(project: Project) -> None:
+    """Models on your own server with no [prices]: "$0.0000" would read as free."""
+    project.server.set_rules([Rule(judge=True, reply=judge_json(2))])
+    project.write(rows=[{"id": "q0", "input": "question 0"}])
+
+    result = project.run()
+
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        ["  spent: price unknown (*base*cand*judge*: set [[]prices[]] or the alias's price*"]
+    )
+    assert "spent: $" not in result.stdout.str()

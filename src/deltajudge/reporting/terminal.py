@@ -74,10 +74,21 @@ def spend_lines(report: Report) -> list[str]:
             f"  {alias} ({info.model}): {t.prompt_tokens:,} prompt + {t.completion_tokens:,} "
             f"completion tokens in {t.calls} calls ({t.cached_calls} cached), {cost}"
         )
-    known = [i.tokens.cost_usd for i in report.models.values() if i.tokens.cost_usd is not None]
     if lines:
-        lines.append(f"  spent: ${sum(known):.4f}")
+        lines.append(f"  spent: {_spent(report)}")
     return lines
+
+
+def _spent(report: Report) -> str:
+    """The run's total, never a bare "$0.0000" for calls whose price nobody knows."""
+    known = [i.tokens.cost_usd for i in report.models.values() if i.tokens.cost_usd is not None]
+    unknown = [a for a, i in report.models.items() if i.tokens.calls and i.tokens.cost_usd is None]
+    if not unknown:
+        return f"${sum(known):.4f}"
+    names = ", ".join(unknown)
+    if not known:
+        return f"price unknown ({names}: set [prices] or the alias's price, see Costs)"
+    return f"${sum(known):.4f} + {names} at an unknown price"
 
 
 def verdict_line(report: Report) -> str:
