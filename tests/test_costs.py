@@ -54,7 +54,7 @@ def test_spend_per_alias_is_in_the_report_and_on_screen(project: Project) -> Non
     text = result.stdout.str()
     assert "price unknown" in text
     assert any(line.startswith("  spent: $") for line in result.stdout.lines)
-    assert "+ judge at an unknown price" in text  # judge-m was paid for, at no known price
+    assert "+ 1 unpriced model" in text  # judge-m was paid for, at no known price
 
     again = project.run()  # all from the cache: nothing paid
     assert again.ret == 0
@@ -145,7 +145,5 @@ def test_a_run_where_no_price_is_known_never_says_it_spent_nothing(project: Proj
     result = project.run()
 
     assert result.ret == 0
-    result.stdout.fnmatch_lines(
-        ["  spent: price unknown (*base*cand*judge*: set [[]prices[]] or the alias's price*"]
-    )
+    result.stdout.fnmatch_lines(["  spent: price unknown"])
     assert "spent: $" not in result.stdout.str()

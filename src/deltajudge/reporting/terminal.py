@@ -5,6 +5,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from deltajudge.redaction import scrub
+from deltajudge.reporting.lead import total_cost
 from deltajudge.reporting.markdown import ci_text, num, pct, power_note, regression_rule, verdict
 from deltajudge.reporting.model import ComparisonEntry, Report, RubricEntry
 
@@ -75,20 +76,8 @@ def spend_lines(report: Report) -> list[str]:
             f"completion tokens in {t.calls} calls ({t.cached_calls} cached), {cost}"
         )
     if lines:
-        lines.append(f"  spent: {_spent(report)}")
+        lines.append(f"  spent: {total_cost(report)}")
     return lines
-
-
-def _spent(report: Report) -> str:
-    """The run's total, never a bare "$0.0000" for calls whose price nobody knows."""
-    known = [i.tokens.cost_usd for i in report.models.values() if i.tokens.cost_usd is not None]
-    unknown = [a for a, i in report.models.items() if i.tokens.calls and i.tokens.cost_usd is None]
-    if not unknown:
-        return f"${sum(known):.4f}"
-    names = ", ".join(unknown)
-    if not known:
-        return f"price unknown ({names}: set [prices] or the alias's price, see Costs)"
-    return f"${sum(known):.4f} + {names} at an unknown price"
 
 
 def verdict_line(report: Report) -> str:
