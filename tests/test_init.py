@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +100,28 @@ def test_an_unrunnable_grader_type_is_named(
 ) -> None:
     assert _init(project, monkeypatch, json.dumps({**GRADER, "type": "vision_model"})) == 2
     assert "testing_criteria[0].type: 'vision_model' is not a grader" in capsys.readouterr().err
+
+
+def test_init_into_another_folder_says_to_cd_there_before_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`deltajudge run` finds its project from the current folder: after `--dir sub`, a bare
+    `deltajudge run` here would collect nothing (or another project)."""
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["init", "--candidate-model", "cand-m", "--dir", "my evals"]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines.index("  cd 'my evals'") < next(
+        i for i, line in enumerate(lines) if line.startswith("  deltajudge run ")
+    )
+
+
+def test_init_here_prints_no_cd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["init", "--candidate-model", "cand-m"]) == 0
+
+    assert "  cd " not in capsys.readouterr().out

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,8 @@ def _next_steps(ns: argparse.Namespace, data: Path) -> str:
         lines.append("  export OPENAI_API_KEY=...        # the aliases call api.openai.com")
     if ns.data is None:
         lines.append(f"  # replace the example prompts in {data} with your held-out test prompts")
+    if Path(ns.dir).resolve() != Path.cwd().resolve():  # `run` finds the project from here
+        lines.append(f"  cd {shlex.quote(str(ns.dir))}")
     lines += [
         "  deltajudge run                   # evaluate: delta table, reports/latest/",
         "  deltajudge run --junitxml reports/junit.xml   # in CI: exit 1 when a gate fails",
