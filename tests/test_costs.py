@@ -147,3 +147,16 @@ def test_a_run_where_no_price_is_known_never_says_it_spent_nothing(project: Proj
     assert result.ret == 0
     result.stdout.fnmatch_lines(["  spent: price unknown"])
     assert "spent: $" not in result.stdout.str()
+
+
+def test_an_offline_run_is_not_priced_nor_refused(project: Project) -> None:
+    """--dj-offline calls nothing: an estimate of 12 calls, or a refusal by the cap, would be
+    about calls that are never made."""
+    _priced(project, rows=3, extra="max_cost = 0.01")
+
+    result = project.run("--dj-offline")
+
+    assert "estimated before the run" not in result.stdout.str()
+    assert "not started" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["*--dj-offline: no cached answer for base*"])
+    assert project.server.count() == 0
