@@ -125,3 +125,34 @@ def test_init_here_prints_no_cd(
     assert main(["init", "--candidate-model", "cand-m"]) == 0
 
     assert "  cd " not in capsys.readouterr().out
+
+
+def test_reasoning_models_get_no_temperature(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """o-series and gpt-5 models answer a request with `temperature` with HTTP 400, so a
+    project written for them must not set one (a judge pasted as `model: o3-mini` too)."""
+    import tomllib
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["init", "--candidate-model", "ft:o4-mini-2025-04-16:org::x", "--judge-model", "o3-mini"]
+
+    assert main([*argv, "--baseline-model", "gpt-5-mini"]) == 0
+
+    models = tomllib.loads((tmp_path / "deltajudge.toml").read_text())["models"]
+    assert all("params" not in models[alias] for alias in ("base", "candidate", "judge"))
+
+
+def test_other_models_are_asked_at_temperature_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tomllib
+
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["init", "--candidate-model", "ft:gpt-4.1-mini:org::abc"]) == 0
+
+    models = tomllib.loads((tmp_path / "deltajudge.toml").read_text())["models"]
+    assert {alias: m["params"] for alias, m in models.items()} == {
+        alias: {"temperature": 0} for alias in ("base", "candidate", "judge")
+    }

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -83,6 +84,7 @@ def init_project(ns: argparse.Namespace) -> int:
             "deltajudge.toml.j2",
             models={**tested, **judges},
             tested=list(tested),
+            no_temperature=[a for a, m in {**tested, **judges}.items() if _reasoning(m)],
             base_url=ns.base_url,
             system=ns.system,
         ),
@@ -179,6 +181,15 @@ def _render(template: str, **values: object) -> str:
         autoescape=False,
     )
     return env.get_template(template).render(**values)
+
+
+#: OpenAI's reasoning models (o1, o3, o4-mini, gpt-5 and their fine-tunes) answer a
+#: request that sets `temperature` with HTTP 400 "Unsupported parameter".
+_REASONING_MODEL = re.compile(r"^(ft:)?(o\d|gpt-5)")
+
+
+def _reasoning(model: str) -> bool:
+    return bool(_REASONING_MODEL.match(model))
 
 
 def _next_steps(ns: argparse.Namespace, data: Path) -> str:
