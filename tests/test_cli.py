@@ -322,6 +322,29 @@ def test_top_level_help_is_written_for_users(capsys: pytest.CaptureFixture[str])
         assert f"    {command}" in text
 
 
+def test_every_argument_of_every_command_says_what_it_is() -> None:
+    """`deltajudge diff --help` listing `old new` with nothing beside them teaches nothing."""
+    import argparse
+
+    from deltajudge.cli import _parser
+
+    bare: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{path} {name}")
+            elif not action.help and not isinstance(
+                action, argparse._HelpAction | argparse._VersionAction
+            ):
+                bare.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(_parser(), "deltajudge")
+
+    assert bare == []
+
+
 def test_k_and_junitxml_before_the_paths_work(project: Project) -> None:
     _project(project)
 

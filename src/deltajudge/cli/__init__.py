@@ -46,7 +46,7 @@ class Command:
 
 
 def _report_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("report", type=Path)
+    parser.add_argument("report", type=Path, help="a report.json written by a run")
     parser.add_argument("--out", type=Path, help="folder for the renderings (default: beside it)")
     parser.add_argument(
         "--report-url",
@@ -61,8 +61,8 @@ def _rerender(ns: argparse.Namespace) -> int:
 
 
 def _diff_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("old", type=Path)
-    parser.add_argument("new", type=Path)
+    parser.add_argument("old", type=Path, help="the earlier report.json (e.g. the baseline)")
+    parser.add_argument("new", type=Path, help="the later report.json")
 
 
 def _diff(ns: argparse.Namespace) -> int:
