@@ -322,6 +322,32 @@ def test_top_level_help_is_written_for_users(capsys: pytest.CaptureFixture[str])
         assert f"    {command}" in text
 
 
+def test_a_folder_whose_rubric_is_not_collected_says_why(project: Project) -> None:
+    """`deltajudge run evals/` with the rubric in evals/tone.yaml: pytest says only "no tests
+    ran"; the user is told which file looked like a rubric and the three ways to run it."""
+    _project(project)
+    (project.path / "evals").mkdir()
+    (project.path / "rubrics" / "demo.yaml").rename(project.path / "evals" / "tone.yaml")
+    (project.path / "evals" / "notes.yaml").write_text("owner: me\n", encoding="utf-8")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "deltajudge.cli", "run", "evals", "-p", "no:cacheprovider"],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == pytest.ExitCode.NO_TESTS_COLLECTED
+    assert result.stderr.splitlines()[-2:] == [
+        "deltajudge: evals/tone.yaml looks like a rubric but was not collected: a folder "
+        "yields the YAML files of its rubrics/ folders and files named *.rubric.yaml",
+        "Hint: name the file (deltajudge run evals/tone.yaml), move it into a rubrics/ "
+        "folder, or rename it tone.rubric.yaml",
+    ]
+    assert project.server.count() == 0
+
+
 def test_every_argument_of_every_command_says_what_it_is() -> None:
     """`deltajudge diff --help` listing `old new` with nothing beside them teaches nothing."""
     import argparse
