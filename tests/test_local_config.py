@@ -135,3 +135,29 @@ def test_a_fallback_keeps_the_answer_limit_it_was_given(model: dict[str, object]
 
     assert LOCAL_FALLBACK_MAX_OUTPUT_TOKENS not in params.values()
     assert any(key in params for key in ("max_tokens", "max_output_tokens"))
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"provider": "azure", "base_url": "https://r.openai.azure.com/openai/v1/"},
+        {"base_url": "http://127.0.0.1:8000/v1", "api_key_env": "MY_PROXY_KEY"},
+    ],
+    ids=["azure", "named-variable"],
+)
+def test_an_endpoint_that_needs_a_key_is_refused_without_it(model: dict[str, object]) -> None:
+    """Azure always wants its key, and a named `api_key_env` is one the user meant to set;
+    without it every call was sent with a dummy key and failed as a 401 (or as a dead
+    endpoint), after the run had started."""
+    settings = Settings.model_validate({"models": {"cand": {"model": "m", **model}}})
+
+    with pytest.raises(ConfigError, match=r"model alias 'cand' \(m\) needs an API key in \$"):
+        resolve_models(settings, ["cand"], environ={})
+
+
+def test_a_server_of_your_own_needs_no_key() -> None:
+    settings = Settings.model_validate(
+        {"models": {"cand": {"model": "m", "base_url": "http://127.0.0.1:8000/v1"}}}
+    )
+
+    assert resolve_models(settings, ["cand"], environ={})["cand"].base_url is not None

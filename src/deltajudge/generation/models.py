@@ -86,11 +86,7 @@ def _effective(
         return _as_local(config)
     if config.provider == "local":
         _check_local(alias, config)
-    if (
-        config.provider != "local"
-        and config.base_url is None
-        and not environ.get(config.api_key_env)
-    ):
+    if _needs_key(config) and not environ.get(config.api_key_env):
         raise ConfigError(
             f"model alias {alias!r} ({config.model}) needs an API key in ${config.api_key_env}",
             hint=f"export {config.api_key_env}=..., set api_key_env to the variable that "
@@ -101,6 +97,20 @@ def _effective(
 
         return resolve_job_model(alias, config, environ)
     return config
+
+
+def _needs_key(config: ModelConfig) -> bool:
+    """OpenAI's own endpoint and Azure always need a key; a `base_url` of your own (vLLM,
+    Ollama, a proxy) needs one only when the alias names its variable: an unset
+    `api_key_env` there is a typo or a missing secret, found before any call instead of
+    as a 401 on every case."""
+    if config.provider == "local":
+        return False
+    return (
+        config.base_url is None
+        or config.provider == "azure"
+        or "api_key_env" in config.model_fields_set
+    )
 
 
 def _check_local(alias: str, config: ModelConfig) -> None:
