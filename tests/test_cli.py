@@ -172,6 +172,22 @@ def test_diff_counts_a_rubric_only_one_report_has_as_a_change(
     assert "demo-v2" in out
 
 
+def test_diff_names_a_model_only_one_report_ran(
+    saved_report: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A candidate swapped for another alias: the diff says which, not only a mean gone."""
+    swapped = _read(saved_report)
+    swapped["models"]["cand2"] = swapped["models"].pop("cand") | {"model": "cand-m-v2"}
+    new_path = tmp_path / "new.json"
+    new_path.write_text(json.dumps(swapped), encoding="utf-8")
+
+    code = main(["diff", str(saved_report), str(new_path)])
+
+    assert code == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["model added: cand2 (cand-m-v2)", "model removed: cand (cand-m)"]
+
+
 #: The least a report.json can hold and still be read.
 EMPTY_REPORT = {
     "schema_version": 1,

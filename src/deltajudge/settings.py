@@ -384,11 +384,10 @@ def _known_keys_hint(loc: tuple[int | str, ...]) -> str:
 def _find_key_line(path: Path, loc: tuple[int | str, ...]) -> int | None:
     """Best effort: tomllib keeps no positions, so find the key under its table header."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except OSError:
         return None
     key = str(loc[-1])
-    lines[:1] = [lines[0].removeprefix("\ufeff")] if lines else []
     nested = any(line.strip().startswith("[tool.deltajudge") for line in lines)
     table_parts = (["tool", "deltajudge"] if nested else []) + [str(p) for p in loc[:-1]]
     in_table = not table_parts
