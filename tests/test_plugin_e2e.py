@@ -580,7 +580,10 @@ MISTAKES: dict[str, tuple[Setup, list[str]]] = {
     ),
     "config-unknown-key": (
         lambda p: p.write(models={"base": {"modle": "typo"}}),
-        ["*deltajudge.toml:*: models.base.modle: unknown key", "Hint: expected one of: model,*"],
+        [
+            "*deltajudge.toml:*: models.base.modle: unknown key",
+            "Hint: did you mean 'model'? expected one of: model,*",
+        ],
     ),
     "config-wrong-type": (
         lambda p: p.write(config_extra="concurrency = 'many'"),
@@ -635,7 +638,10 @@ def test_an_unknown_dj_set_key_names_the_option_not_the_file(project: Project) -
 
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(
-        ["concurrenccy: unknown key (from the command line)", "Hint: expected one of:*"]
+        [
+            "concurrenccy: unknown key (from the command line)",
+            "Hint: did you mean 'concurrency'? expected one of:*",
+        ]
     )
     assert "deltajudge.toml" not in result.stdout.str()
     assert project.server.requests == []
