@@ -24,7 +24,8 @@ def load_baseline(path: Path) -> Report:
         raise ConfigError(
             "baseline report not found",
             path=path,
-            hint="accept a run first: pytest ... --dj-baseline PATH --dj-update-baseline",
+            hint="accept a run first: deltajudge run --baseline PATH --update-baseline "
+            "(plain pytest: --dj-baseline PATH --dj-update-baseline)",
         )
     return load_report(path, role="baseline")
 
