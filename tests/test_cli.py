@@ -469,6 +469,8 @@ def test_a_missing_alias_is_hinted_in_the_run_commands_spelling(project: Project
                 "Hint: for example --model candidate=ft:gpt-4.1-mini:org::abc",
             ],
         ),
+        (("--limit", "0"), ["ERROR: --limit expects a number of cases >= 1 (got 0)"]),
+        (("--batch", "later"), ["ERROR: --batch expects submit or collect (got 'later')"]),
         (
             ("--set", "concurrency"),
             [
