@@ -841,15 +841,15 @@ def test_init_writes_a_suite_whose_default_gate_fails_a_regressed_candidate(
         [
             "gate failed: not worse",
             "95% CI lower bound -2 not above −0.2*",
-            "worst cases (5 cases scored lower):",
+            "worst cases (8 cases scored lower):",
             "  my-order-arrived-damaged-what-can-i-do (quality -2 vs base): "
             "My order arrived damaged. What can I do?",
             "  how-do-i-reset-my-password (quality -2 vs base): How do I reset my password?",
             "  can-i-change-the-delivery-address-after (*",
-            "  … and 2 more cases scored lower",
+            "  … and 5 more cases scored lower",
         ]
     )
-    assert sum(o == "passed" for o in outcomes.values()) == 6  # the 5 example cases + errors
+    assert sum(o == "passed" for o in outcomes.values()) == 9  # the 8 example cases + errors
     assert "how-do-i-reset-my-password" in outcomes
     judged = project.requests(judge=True)[0].body["messages"][0]["content"]
     assert "friendly and correct" in judged

@@ -24,12 +24,18 @@ from deltajudge.constants import DEFAULT_NOT_WORSE_MARGIN
 from deltajudge.errors import ConfigError
 
 #: Replaced by the user's held-out prompts; enough rows to see the pipeline work.
+#: Eight, not five: the `not worse` gate needs at least 6 cases that differ from the
+#: margin (`gating.verdict.MIN_NONTIED`), so a suite of five could never pass, even with a
+#: candidate identical to the base.
 EXAMPLE_PROMPTS = (
     "My order arrived damaged. What can I do?",
     "How do I reset my password?",
     "Can I change the delivery address after ordering?",
     "Do you ship internationally, and how long does it take?",
     "I was charged twice for the same order.",
+    "How do I return an item I no longer want?",
+    "Can I cancel my subscription at any time?",
+    "The discount code at checkout is not working.",
 )
 
 #: The score scale of the written grader, and so the not-worse margin in its points.
@@ -96,8 +102,24 @@ def init_project(ns: argparse.Namespace) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path}")
+    if ns.data is not None:
+        _warn_if_too_few(data)
     print(_next_steps(ns, data))
     return 0
+
+
+def _warn_if_too_few(data: Path) -> None:
+    """A data set too small for the written `not worse` gate fails CI whatever the models
+    do; say so now rather than on the first run."""
+    from deltajudge.gating.verdict import MIN_NONTIED
+
+    rows = sum(1 for line in data.read_text(encoding="utf-8-sig").splitlines() if line.strip())
+    if rows < MIN_NONTIED:
+        print(
+            f"note: {data} has {rows} row(s): the `not worse` gate needs at least "
+            f"{MIN_NONTIED} cases, so it fails until the data set has more",
+            file=sys.stderr,
+        )
 
 
 def _grader_rubric(ns: argparse.Namespace, dataset: str) -> tuple[str, dict[str, str]]:
