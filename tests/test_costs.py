@@ -17,6 +17,8 @@ def test_list_prices_cover_snapshots_and_fine_tunes() -> None:
     assert price_for(snapshot, settings) == Price(0.40, 1.60)
     assert price_for(tuned, settings) == Price(0.80, 3.20)  # fine-tunes cost more to run
     assert price_for(ModelConfig(model="my-own-model"), settings) is None  # unknown, not $0
+    # o3-mini is the judge of many pasted OpenAI graders (`deltajudge init --from-grader`)
+    assert price_for(ModelConfig(model="o3-mini-2025-01-31"), settings) == Price(1.10, 4.40)
     assert price_for(ModelConfig(model="x", provider="local"), settings) == Price(0, 0)
 
 
