@@ -185,7 +185,10 @@ def test_status_command_shows_phase_batches_and_counts(
     assert "next: deltajudge run --batch collect" in printed
 
 
-def test_azure_fine_tuned_deployments_are_refused_with_the_reason(project: Project) -> None:
+def test_azure_fine_tuned_deployments_are_refused_with_the_reason(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "azure-test-key")  # an Azure alias needs its key
     project.write(
         rubric=_string_rubric(),
         models={"cand": {"provider": "azure", "model": "gpt-4.1-mini-2025-04-14.ft-abc123"}},

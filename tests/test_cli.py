@@ -172,6 +172,22 @@ def test_diff_counts_a_rubric_only_one_report_has_as_a_change(
     assert "demo-v2" in out
 
 
+def test_diff_names_a_model_only_one_report_ran(
+    saved_report: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A candidate swapped for another alias: the diff says which, not only a mean gone."""
+    swapped = _read(saved_report)
+    swapped["models"]["cand2"] = swapped["models"].pop("cand") | {"model": "cand-m-v2"}
+    new_path = tmp_path / "new.json"
+    new_path.write_text(json.dumps(swapped), encoding="utf-8")
+
+    code = main(["diff", str(saved_report), str(new_path)])
+
+    assert code == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["model added: cand2 (cand-m-v2)", "model removed: cand (cand-m)"]
+
+
 #: The least a report.json can hold and still be read.
 EMPTY_REPORT = {
     "schema_version": 1,
@@ -322,6 +338,55 @@ def test_top_level_help_is_written_for_users(capsys: pytest.CaptureFixture[str])
         assert f"    {command}" in text
 
 
+def test_a_folder_whose_rubric_is_not_collected_says_why(project: Project) -> None:
+    """`deltajudge run evals/` with the rubric in evals/tone.yaml: pytest says only "no tests
+    ran"; the user is told which file looked like a rubric and the three ways to run it."""
+    _project(project)
+    (project.path / "evals").mkdir()
+    (project.path / "rubrics" / "demo.yaml").rename(project.path / "evals" / "tone.yaml")
+    (project.path / "evals" / "notes.yaml").write_text("owner: me\n", encoding="utf-8")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "deltajudge.cli", "run", "evals", "-p", "no:cacheprovider"],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == pytest.ExitCode.NO_TESTS_COLLECTED
+    assert result.stderr.splitlines()[-2:] == [
+        "deltajudge: evals/tone.yaml looks like a rubric but was not collected: a folder "
+        "yields the YAML files of its rubrics/ folders and files named *.rubric.yaml",
+        "Hint: name the file (deltajudge run evals/tone.yaml), move it into a rubrics/ "
+        "folder, or rename it tone.rubric.yaml",
+    ]
+    assert project.server.count() == 0
+
+
+def test_every_argument_of_every_command_says_what_it_is() -> None:
+    """`deltajudge diff --help` listing `old new` with nothing beside them teaches nothing."""
+    import argparse
+
+    from deltajudge.cli import _parser
+
+    bare: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, f"{path} {name}")
+            elif not action.help and not isinstance(
+                action, argparse._HelpAction | argparse._VersionAction
+            ):
+                bare.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(_parser(), "deltajudge")
+
+    assert bare == []
+
+
 def test_k_and_junitxml_before_the_paths_work(project: Project) -> None:
     _project(project)
 
@@ -391,6 +456,41 @@ def test_a_missing_alias_is_hinted_in_the_run_commands_spelling(project: Project
             "or pass --model judge.v2=MODEL_ID",
         ]
     )
+    assert project.server.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ("--model", "cand"),
+            [
+                "ERROR: --model expects ALIAS=MODEL (got 'cand')",
+                "Hint: for example --model candidate=ft:gpt-4.1-mini:org::abc",
+            ],
+        ),
+        (("--limit", "0"), ["ERROR: --limit expects a number of cases >= 1 (got 0)"]),
+        (("--batch", "later"), ["ERROR: --batch expects submit or collect (got 'later')"]),
+        (
+            ("--set", "concurrency"),
+            [
+                "ERROR: --set expects KEY=VALUE (got 'concurrency')",
+                "Hint: for example --set models.candidate.model=ft:gpt-4.1-mini:org::abc",
+            ],
+        ),
+    ],
+)
+def test_a_malformed_assignment_is_named_in_the_run_commands_spelling(
+    project: Project, argv: tuple[str, ...], expected: list[str]
+) -> None:
+    """`deltajudge run --model cand` must not answer with `--dj-model ... models.x.model=`:
+    neither the option nor the example is one the user can type there."""
+    _project(project)
+
+    result = _cli_run(project, *argv)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(expected)
     assert project.server.count() == 0
 
 

@@ -17,6 +17,8 @@ def test_list_prices_cover_snapshots_and_fine_tunes() -> None:
     assert price_for(snapshot, settings) == Price(0.40, 1.60)
     assert price_for(tuned, settings) == Price(0.80, 3.20)  # fine-tunes cost more to run
     assert price_for(ModelConfig(model="my-own-model"), settings) is None  # unknown, not $0
+    # o3-mini is the judge of many pasted OpenAI graders (`deltajudge init --from-grader`)
+    assert price_for(ModelConfig(model="o3-mini-2025-01-31"), settings) == Price(1.10, 4.40)
     assert price_for(ModelConfig(model="x", provider="local"), settings) == Price(0, 0)
 
 
@@ -52,7 +54,9 @@ def test_spend_per_alias_is_in_the_report_and_on_screen(project: Project) -> Non
         assert abs(tokens["cost_usd"] - expected) < 1e-9 and tokens["cost_usd"] > 0
     assert models["judge"]["tokens"]["cost_usd"] is None  # judge-m has no known price
     text = result.stdout.str()
-    assert "price unknown" in text and "spent: $" in text
+    assert "price unknown" in text
+    assert any(line.startswith("  spent: $") for line in result.stdout.lines)
+    assert "+ 1 unpriced model" in text  # judge-m was paid for, at no known price
 
     again = project.run()  # all from the cache: nothing paid
     assert again.ret == 0
@@ -133,3 +137,28 @@ def test_the_spending_cap_stops_starting_cases(project: Project) -> None:
     assert 0 < ran < 60, ran
     spent = sum(m["tokens"]["cost_usd"] or 0 for m in report["models"].values())
     assert spent >= 170
+
+
+def test_a_run_where_no_price_is_known_never_says_it_spent_nothing(project: Project) -> None:
+    """Models on your own server with no [prices]: "$0.0000" would read as free."""
+    project.server.set_rules([Rule(judge=True, reply=judge_json(2))])
+    project.write(rows=[{"id": "q0", "input": "question 0"}])
+
+    result = project.run()
+
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["  spent: price unknown"])
+    assert "spent: $" not in result.stdout.str()
+
+
+def test_an_offline_run_is_not_priced_nor_refused(project: Project) -> None:
+    """--dj-offline calls nothing: an estimate of 12 calls, or a refusal by the cap, would be
+    about calls that are never made."""
+    _priced(project, rows=3, extra="max_cost = 0.01")
+
+    result = project.run("--dj-offline")
+
+    assert "estimated before the run" not in result.stdout.str()
+    assert "not started" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["*--dj-offline: no cached answer for base*"])
+    assert project.server.count() == 0

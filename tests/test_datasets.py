@@ -324,6 +324,29 @@ def test_a_json_file_that_is_not_json_lines_says_so(
     assert hint in error.hint
 
 
+@pytest.mark.parametrize("text", ['[\n  {"input": "a"}\n]\n', '[{"input": "a"}]\n'])
+def test_the_array_hint_never_redirects_a_file_onto_itself(tmp_path: Path, text: str) -> None:
+    """`jq -c '.[]' data.jsonl > data.jsonl` would empty the file before jq reads it."""
+    path = tmp_path / "data.jsonl"
+    path.write_text(text, encoding="utf-8")
+
+    hint = _error(path).hint
+
+    assert hint is not None
+    assert hint.endswith(
+        "convert with: jq -c '.[]' data.jsonl > data.lines.jsonl && mv data.lines.jsonl data.jsonl"
+    )
+
+
+def test_the_array_hint_for_a_json_file_writes_its_jsonl_twin(tmp_path: Path) -> None:
+    path = tmp_path / "items.json"
+    path.write_text('[{"input": "a"}]\n', encoding="utf-8")
+
+    hint = _error(path).hint
+
+    assert hint is not None and hint.endswith("convert with: jq -c '.[]' items.json > items.jsonl")
+
+
 def test_multi_turn_rows_that_share_a_first_turn_get_distinct_ids(tmp_path: Path) -> None:
     later = "Now rewrite it so that every line rhymes with the one before, in"
     cases = load_dataset(

@@ -234,3 +234,22 @@ def test_validate_checks_trl_rows_and_stats_survives_a_file_of_bad_rows(
     broken = _write(tmp_path / "broken.jsonl", ['{"messages": []}'])
     assert main(["data", "stats", str(broken)]) == 1
     assert "messages: expected a non-empty list of messages" in capsys.readouterr().err
+
+
+def test_a_file_with_no_training_row_names_the_first_line_and_the_formats(tmp_path: Path) -> None:
+    """An evaluation prompt file given as `training_file` must say why it is not one."""
+    from deltajudge.errors import DatasetError
+
+    path = tmp_path / "prompts.jsonl"
+    path.write_text('{"input": "hi"}\n{"input": "yo"}\n', encoding="utf-8")
+
+    with pytest.raises(DatasetError) as info:
+        read_rows(path)
+
+    assert info.value.render().splitlines() == [
+        f"{path}:1: no training rows found: not an SFT row ({{messages}}), an OpenAI "
+        "preference row or a TRL prompt/chosen/rejected row",
+        'Hint: one JSON object a line: an SFT row {"messages": [...]}, an OpenAI preference '
+        'row {"input": {"messages": [...]}, "preferred_output": [...], '
+        '"non_preferred_output": [...]}, or a TRL row {"prompt", "chosen", "rejected"}',
+    ]

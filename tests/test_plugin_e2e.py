@@ -580,7 +580,10 @@ MISTAKES: dict[str, tuple[Setup, list[str]]] = {
     ),
     "config-unknown-key": (
         lambda p: p.write(models={"base": {"modle": "typo"}}),
-        ["*deltajudge.toml:*: models.base.modle: unknown key", "Hint: expected one of: model,*"],
+        [
+            "*deltajudge.toml:*: models.base.modle: unknown key",
+            "Hint: did you mean 'model'? expected one of: model,*",
+        ],
     ),
     "config-wrong-type": (
         lambda p: p.write(config_extra="concurrency = 'many'"),
@@ -612,7 +615,7 @@ def test_mistakes_fail_collection_with_location_and_no_call(
     [
         (["--dj-set", "concurrency"], "--dj-set expects KEY=VALUE (got 'concurrency')"),
         (["--dj-set", "=4"], "--dj-set expects KEY=VALUE (got '=4')"),
-        (["--dj-model", "cand"], "--dj-model expects KEY=VALUE (got 'cand')"),
+        (["--dj-model", "cand"], "--dj-model expects ALIAS=MODEL (got 'cand')"),
     ],
 )
 def test_malformed_command_line_assignments_are_usage_errors(
@@ -635,7 +638,10 @@ def test_an_unknown_dj_set_key_names_the_option_not_the_file(project: Project) -
 
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(
-        ["concurrenccy: unknown key (from the command line)", "Hint: expected one of:*"]
+        [
+            "concurrenccy: unknown key (from the command line)",
+            "Hint: did you mean 'concurrency'? expected one of:*",
+        ]
     )
     assert "deltajudge.toml" not in result.stdout.str()
     assert project.server.requests == []
@@ -835,15 +841,15 @@ def test_init_writes_a_suite_whose_default_gate_fails_a_regressed_candidate(
         [
             "gate failed: not worse",
             "95% CI lower bound -2 not above −0.2*",
-            "worst cases (5 cases scored lower):",
+            "worst cases (8 cases scored lower):",
             "  my-order-arrived-damaged-what-can-i-do (quality -2 vs base): "
             "My order arrived damaged. What can I do?",
             "  how-do-i-reset-my-password (quality -2 vs base): How do I reset my password?",
             "  can-i-change-the-delivery-address-after (*",
-            "  … and 2 more cases scored lower",
+            "  … and 5 more cases scored lower",
         ]
     )
-    assert sum(o == "passed" for o in outcomes.values()) == 6  # the 5 example cases + errors
+    assert sum(o == "passed" for o in outcomes.values()) == 9  # the 8 example cases + errors
     assert "how-do-i-reset-my-password" in outcomes
     judged = project.requests(judge=True)[0].body["messages"][0]["content"]
     assert "friendly and correct" in judged

@@ -106,7 +106,10 @@ def test_an_unknown_key_points_at_the_key() -> None:
     error = _error(VALID.replace("    range:", "    rang:"))
 
     assert (error.line, error.column) == (RANGE_LINE, 5)
-    assert error.render() == f"rubrics/tone.yaml:{RANGE_LINE}:5: graders[0].rang: unknown key"
+    assert error.render().splitlines() == [
+        f"rubrics/tone.yaml:{RANGE_LINE}:5: graders[0].rang: unknown key",
+        "Hint: did you mean 'range'?",
+    ]
 
 
 def test_a_misspelt_top_level_key() -> None:
@@ -296,3 +299,26 @@ gates:""",
     )
     multi = rubric.grader("both")
     assert [g.name for g in multi.graders.values()] == ["polite", "short"]  # type: ignore[union-attr]
+
+
+def test_a_misspelt_required_key_is_named_before_the_missing_one() -> None:
+    """`datset:` also leaves `dataset` missing; the typo is what to fix, and where it is."""
+    error = _error(VALID.replace("dataset:", "datset:"))
+
+    assert error.render().splitlines() == [
+        "rubrics/tone.yaml:2:1: datset: unknown key (and 1 more problem)",
+        "Hint: did you mean 'dataset'?",
+    ]
+
+
+def test_a_misspelt_grader_key_gets_the_closest_known_key() -> None:
+    error = _error(VALID.replace("pass_threshold:", "pass_treshold:"))
+
+    assert error.line == THRESHOLD_LINE
+    assert error.hint == "did you mean 'pass_threshold'?"
+
+
+def test_an_unknown_key_unlike_any_known_one_gets_no_guess() -> None:
+    error = _error(VALID.replace("    range:", "    zzzzqqq:"))
+
+    assert error.message.startswith("graders[0].zzzzqqq: unknown key") and error.hint is None

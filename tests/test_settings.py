@@ -181,7 +181,7 @@ def test_an_unknown_key_names_file_line_key_and_the_known_keys(tmp_path: Path) -
 
     assert error.render().splitlines()[0] == f"{path}:7: models.cand.baseurl: unknown key"
     assert error.hint is not None
-    assert error.hint.startswith("expected one of: model, base_url, api_key_env, api,")
+    assert error.hint.startswith("did you mean 'base_url'? expected one of: model, base_url,")
 
 
 def test_an_unknown_top_level_key_hints_the_top_level_keys(tmp_path: Path) -> None:
@@ -253,3 +253,78 @@ def test_a_bad_environment_value_names_the_variable(tmp_path: Path) -> None:
 def test_update_baseline_without_a_path_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--dj-update-baseline needs a path"):
         load_settings(tmp_path, overrides={"update_baseline": True}, environ={})
+
+
+# -- the usual first-hour mistakes --------------------------------------------------------------
+
+
+def test_a_config_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Notepad and some Windows editors write a BOM; tomllib alone calls it an invalid
+    statement at 1:1, which nobody can see in their editor."""
+    (tmp_path / "deltajudge.toml").write_bytes(b"\xef\xbb\xbf" + CONFIG.encode())
+
+    settings = load_settings(tmp_path, environ={})
+
+    assert settings.concurrency == 3 and settings.models["cand"].model == "cand-m"
+
+
+def test_a_bom_does_not_shift_the_line_of_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "deltajudge.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + b"concurency = 3\n")
+
+    error = _error(tmp_path)
+
+    assert error.render().splitlines()[0] == f"{path}:1: concurency: unknown key"
+
+
+def test_invalid_toml_is_located_like_a_compiler_error(tmp_path: Path) -> None:
+    path = _toml(tmp_path, CONFIG + "concurrency = \n")
+
+    error = _error(tmp_path)
+
+    assert (error.path, error.line, error.column) == (path, 9, 15)
+    assert error.render().splitlines()[0] == f"{path}:9:15: not valid TOML: Invalid value"
+
+
+def test_a_misspelt_required_key_is_named_before_the_missing_one(tmp_path: Path) -> None:
+    """`modle = ...` makes `model` missing too; the typo is the thing to fix."""
+    path = _toml(tmp_path, CONFIG.replace('model = "cand-m"', 'modle = "cand-m"'))
+
+    error = _error(tmp_path)
+
+    assert error.render().splitlines()[0] == (
+        f"{path}:6: models.cand.modle: unknown key (and 1 more problem)"
+    )
+    assert error.hint is not None and error.hint.startswith("did you mean 'model'? expected one")
+
+
+def test_a_missing_model_points_at_its_table_without_dumping_it(tmp_path: Path) -> None:
+    path = _toml(tmp_path, '[models.cand]\nbase_url = "http://127.0.0.1:9/v1"\n')
+
+    error = _error(tmp_path)
+
+    assert error.render().splitlines()[0] == f"{path}:1: models.cand.model: required key is missing"
+
+
+def test_update_baseline_in_the_file_without_a_path_names_the_line_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """A whole-settings check has no location of its own; it names its key, which is found."""
+    path = _toml(
+        tmp_path, CONFIG.replace("max_retries = 1", "max_retries = 1\nupdate_baseline = true")
+    )
+
+    error = _error(tmp_path)
+
+    assert (error.path, error.line) == (path, 4)
+    assert error.message.startswith("update_baseline: --dj-update-baseline needs a path to write")
+
+
+def test_a_model_table_check_says_its_own_words_without_dumping_the_table(tmp_path: Path) -> None:
+    path = _toml(tmp_path, '[models.old]\nprovider = "recorded"\n')
+
+    error = _error(tmp_path)
+
+    assert error.render().splitlines()[0] == (
+        f"{path}:1: models.old: provider recorded needs `path`: the recording to answer from"
+    )

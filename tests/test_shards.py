@@ -127,6 +127,18 @@ def test_four_shards_merged_equal_the_single_run(
     assert (merged_dir / "report.html").is_file() and (merged_dir / "summary.md").is_file()
 
 
+def test_a_shard_says_it_is_a_shard_not_a_k_selection(project: Project) -> None:
+    """A shard is partial by design: its summary must not blame -k or a deselection."""
+    _write(project)
+
+    result = project.run("--dj-shard=1/4")
+
+    result.stdout.fnmatch_lines(
+        ["partial run: * of 16 cases (shard 1/4; `deltajudge merge` concludes the run)*"]
+    )
+    assert "-k, deselection" not in result.stdout.str()
+
+
 def test_every_case_is_in_exactly_one_shard_and_stays_there() -> None:
     ids = [f"row-{i}" for i in range(400)]
     shards = [shard_of("tone", i, 4) for i in ids]

@@ -97,8 +97,8 @@ def _check_budget(runs: list[RubricRun], caller: Caller, settings: Settings) -> 
     (nothing is spent), and say the estimate of any run that will make paid calls."""
     from deltajudge.estimate import estimate
 
-    if settings.batch == "collect":
-        return []  # answers come from finished batches: nothing is called
+    if settings.batch == "collect" or settings.offline:
+        return []  # answers come from finished batches or the cache: nothing is called
     priced = estimate(runs, caller, settings)
     cap = settings.max_cost
     if cap is not None and priced.cost_usd > cap:

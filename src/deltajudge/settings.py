@@ -9,6 +9,7 @@ API keys are never settings: a model names the environment variable that holds i
 from __future__ import annotations
 
 import datetime
+import difflib
 import json
 import os
 import re
@@ -201,10 +202,11 @@ def find_config_file(rootdir: Path, explicit: Path | None = None) -> tuple[Path,
 
 
 def read_config_table(path: Path, nested: bool) -> dict[str, Any]:
+    # utf-8-sig: Windows editors save a byte-order mark, which tomllib refuses as a statement.
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", path=path) from exc
+        raise _toml_error(exc, path) from None
     if nested:
         table = data.get("tool", {}).get("deltajudge", {})
     elif "tool" in data and "deltajudge" in data["tool"]:
@@ -214,6 +216,22 @@ def read_config_table(path: Path, nested: bool) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise ConfigError("[tool.deltajudge] must be a table", path=path)
     return table
+
+
+def _toml_error(exc: tomllib.TOMLDecodeError, path: Path) -> ConfigError:
+    """tomllib puts the position in its message ("(at line 3, column 7)"); move it to the
+    front as ``path:line:col`` like every other error, so editors can jump to it."""
+    text = str(exc)
+    at = re.search(r" \(at line (\d+), column (\d+)\)$", text)
+    if at is None:
+        return ConfigError(f"not valid TOML: {text}", path=path)
+    return ConfigError(
+        f"not valid TOML: {text[: at.start()]}",
+        path=path,
+        line=int(at.group(1)),
+        column=int(at.group(2)),
+        hint='strings need quotes (model = "gpt-4.1"), tables are [models.ALIAS]',
+    )
 
 
 _ENV_PREFIX = "DELTAJUDGE_"
@@ -260,12 +278,19 @@ def set_dotted(table: dict[str, Any], dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
-def parse_assignment(text: str, option: str) -> tuple[str, Any]:
+def parse_assignment(
+    text: str,
+    option: str,
+    *,
+    shape: str = "KEY=VALUE",
+    example: str = "models.candidate.model=ft:gpt-4.1-mini:org::abc",
+) -> tuple[str, Any]:
+    """``KEY=VALUE`` from the command line; ``shape`` and ``example`` are what the error
+    shows, in the option's own terms (``--model`` takes ``ALIAS=MODEL``, not a dotted key)."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ConfigError(
-            f"{option} expects KEY=VALUE (got {text!r})",
-            hint=f"for example {option} models.candidate.model=ft:gpt-4.1-mini:org::abc",
+            f"{option} expects {shape} (got {text!r})", hint=f"for example {option} {example}"
         )
     return key.strip(), _parse_scalar(raw.strip())
 
@@ -314,12 +339,25 @@ def config_error_from(
     *,
     source: str | None = None,
 ) -> ConfigError:
-    first = exc.errors()[0]
-    loc = ".".join(str(part) for part in first["loc"])
+    errors = exc.errors()
+    # A misspelt key also makes the key it was meant to be "missing": name the typo first.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    where: tuple[int | str, ...] = tuple(first["loc"])
+    said = first["msg"].removeprefix("Value error, ")
+    named = re.match(r"^([a-z_]+): (.*)$", said, re.DOTALL)
+    if first["type"] == "value_error" and named:  # a validator naming its key: point at it
+        where, said = (*where, named.group(1)), named.group(2)
+    loc = ".".join(str(part) for part in where)
     prefix = "tool.deltajudge." if path is not None and path.name == "pyproject.toml" else ""
     if first["type"] == "extra_forbidden":
         message = f"{prefix}{loc}: unknown key"
         hint = _known_keys_hint(first["loc"])
+    elif first["type"] == "missing":
+        message = f"{prefix}{loc}: required key is missing"
+        hint = None
+    elif first["type"] == "value_error":  # the validator's own words; the input is a table
+        message = f"{prefix}{loc}: {said}" if loc else said
+        hint = None
     else:
         message = f"{prefix}{loc}: {first['msg']} (got {first.get('input')!r})"
         hint = None
@@ -328,7 +366,9 @@ def config_error_from(
     more = len(exc.errors()) - 1
     if more:
         message += f" (and {more} more problem{'s' if more > 1 else ''})"
-    line = _find_key_line(path, first["loc"]) if path else None
+    line = _find_key_line(path, where) if path and where else None
+    if path and line is None and first["type"] == "missing" and len(where) > 1:
+        line = _find_key_line(path, where[:-1])  # the table that lacks it
     return ConfigError(message, path=path, line=line, hint=hint)
 
 
@@ -336,13 +376,15 @@ def _known_keys_hint(loc: tuple[int | str, ...]) -> str:
     model: type[BaseModel] = Settings
     if len(loc) >= 3 and loc[0] == "models":
         model = LocalOverrides if len(loc) >= 4 and loc[2] == "local" else ModelConfig
-    return "expected one of: " + ", ".join(model.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    guess = f"did you mean {close[0]!r}? " if close else ""
+    return guess + "expected one of: " + ", ".join(model.model_fields)
 
 
 def _find_key_line(path: Path, loc: tuple[int | str, ...]) -> int | None:
     """Best effort: tomllib keeps no positions, so find the key under its table header."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except OSError:
         return None
     key = str(loc[-1])

@@ -188,7 +188,15 @@ def read_rows(path: Path) -> tuple[Format, list[Row], list[Problem]]:
         except ValueError as exc:
             problems.append(Problem(path, number, str(exc)))
     if fmt is None:
-        raise DatasetError("no training rows found", path=path, hint="one JSON object a line")
+        first = problems[0] if problems else None
+        raise DatasetError(
+            f"no training rows found: {first.message}" if first else "no training rows found",
+            path=path,
+            line=first.line if first else None,
+            hint='one JSON object a line: an SFT row {"messages": [...]}, an OpenAI preference '
+            'row {"input": {"messages": [...]}, "preferred_output": [...], '
+            '"non_preferred_output": [...]}, or a TRL row {"prompt", "chosen", "rejected"}',
+        )
     return fmt, rows, problems
 
 

@@ -39,7 +39,7 @@ def parse_row(line: str, path: Path, number: int) -> dict[str, Any]:
             "this line is a JSON array, not an object",
             path=path,
             line=number,
-            hint=f"{_JSONL_HINT}; convert with: jq -c '.[]' {path.name} > {path.stem}.jsonl",
+            hint=f"{_JSONL_HINT}; convert with: {_jq_lines(path)}",
         )
     if not isinstance(row, dict):
         raise DatasetError("expected a JSON object per line", path=path, line=number)
@@ -133,8 +133,17 @@ def _json_error(exc: json.JSONDecodeError, line: str, path: Path, number: int) -
             f"invalid JSON: this file looks like {what}",
             path=path,
             line=number,
-            hint=f"{_JSONL_HINT}; convert with: jq -c '.[]' {path.name} > {path.stem}.jsonl"
+            hint=f"{_JSONL_HINT}; convert with: {_jq_lines(path)}"
             if text.startswith("[")
             else f"{_JSONL_HINT}; put each row on one line (jq -c . {path.name})",
         )
     return DatasetError(f"invalid JSON: {exc.msg}", path=path, line=number, column=exc.colno)
+
+
+def _jq_lines(path: Path) -> str:
+    """The jq command that turns a JSON array file into JSON Lines. Never `x.jsonl >
+    x.jsonl`: the shell empties the output before jq reads it, and the data set is gone."""
+    if path.suffix != ".jsonl":
+        return f"jq -c '.[]' {path.name} > {path.stem}.jsonl"
+    fixed = f"{path.stem}.lines.jsonl"
+    return f"jq -c '.[]' {path.name} > {fixed} && mv {fixed} {path.name}"

@@ -46,7 +46,7 @@ class Command:
 
 
 def _report_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("report", type=Path)
+    parser.add_argument("report", type=Path, help="a report.json written by a run")
     parser.add_argument("--out", type=Path, help="folder for the renderings (default: beside it)")
     parser.add_argument(
         "--report-url",
@@ -61,8 +61,8 @@ def _rerender(ns: argparse.Namespace) -> int:
 
 
 def _diff_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("old", type=Path)
-    parser.add_argument("new", type=Path)
+    parser.add_argument("old", type=Path, help="the earlier report.json (e.g. the baseline)")
+    parser.add_argument("new", type=Path, help="the later report.json")
 
 
 def _diff(ns: argparse.Namespace) -> int:
@@ -210,7 +210,35 @@ def run(argv: Sequence[str]) -> int:
     ns = _run_parser().parse_args(ours)
     import pytest
 
-    return int(pytest.main(pytest_args(ns, passthrough)))
+    code = int(pytest.main(pytest_args(ns, passthrough)))
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        _hint_uncollected_rubrics(passthrough)
+    return code
+
+
+def _hint_uncollected_rubrics(paths: Sequence[str]) -> None:
+    """`deltajudge run evals/` with the rubric in evals/tone.yaml collects nothing: a folder
+    only yields YAML files under rubrics/ or named *.rubric.yaml. Say so instead of a bare
+    "no tests ran"."""
+    from deltajudge.pytest_plugin.items import is_rubric_file
+
+    folders = [Path(p) for p in paths if not p.startswith("-") and Path(p).is_dir()]
+    missed = [
+        path
+        for folder in folders
+        for path in sorted(folder.rglob("*.y*ml"))[:200]
+        if path.suffix in (".yaml", ".yml")
+        and not is_rubric_file(path)
+        and "graders:" in path.read_text(encoding="utf-8", errors="replace")
+    ]
+    if missed:
+        print(
+            f"deltajudge: {missed[0]} looks like a rubric but was not collected: a folder "
+            "yields the YAML files of its rubrics/ folders and files named *.rubric.yaml\n"
+            f"Hint: name the file (deltajudge run {missed[0]}), move it into a rubrics/ "
+            f"folder, or rename it {missed[0].stem}.rubric.yaml",
+            file=sys.stderr,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,38 +24,50 @@ def arguments(data: argparse.ArgumentParser) -> None:
     verbs = data.add_subparsers(dest="verb", required=True)
 
     validate = verbs.add_parser("validate", help="path:line: reason for every bad row")
-    validate.add_argument("files", type=Path, nargs="+")
-    validate.add_argument("--max-chars", type=int, default=MAX_ROW_CHARS, metavar="N")
+    validate.add_argument("files", type=Path, nargs="+", help="training files (JSONL)")
+    validate.add_argument(
+        "--max-chars",
+        type=int,
+        default=MAX_ROW_CHARS,
+        metavar="N",
+        help=f"longest row allowed (default: {MAX_ROW_CHARS:,} characters)",
+    )
     validate.set_defaults(handler=run_validate)
 
     split = verbs.add_parser("split", help="train/valid/test by prompt, seeded")
-    split.add_argument("file", type=Path)
-    split.add_argument("--out", type=Path, required=True, metavar="DIR")
-    split.add_argument("--train", type=float, default=0.8)
-    split.add_argument("--val", type=float, default=0.1)
-    split.add_argument("--test", type=float, default=0.1)
-    split.add_argument("--seed", type=int, default=0)
+    split.add_argument("file", type=Path, help="the file to split (JSONL)")
+    split.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="writes train/valid/test.jsonl"
+    )
+    split.add_argument("--train", type=float, default=0.8, help="share of prompts (0.8)")
+    split.add_argument("--val", type=float, default=0.1, help="share of prompts (0.1)")
+    split.add_argument("--test", type=float, default=0.1, help="share of prompts (0.1)")
+    split.add_argument("--seed", type=int, default=0, help="the same seed, the same split (0)")
     split.set_defaults(handler=run_split)
 
     convert = verbs.add_parser("convert", help="OpenAI preference <-> OpenAI SFT <-> TRL")
-    convert.add_argument("file", type=Path)
-    convert.add_argument("--to", choices=FORMATS, required=True)
+    convert.add_argument("file", type=Path, help="the file to convert (JSONL)")
+    convert.add_argument("--to", choices=FORMATS, required=True, help="the format to write")
     convert.add_argument(
         "--style",
         choices=("standard", "conversational"),
         help="TRL rows: plain strings or message lists",
     )
-    convert.add_argument("--out", type=Path, required=True, metavar="FILE")
+    convert.add_argument(
+        "--out", type=Path, required=True, metavar="FILE", help="the converted file"
+    )
     convert.set_defaults(handler=run_convert)
 
     stats = verbs.add_parser("stats", help="rows, lengths, preferred/non-preferred ratio")
-    stats.add_argument("file", type=Path)
+    stats.add_argument("file", type=Path, help="a training or preference file (JSONL)")
     stats.add_argument("--json", action="store_true", help="machine-readable")
     stats.set_defaults(handler=run_stats)
 
     leakage = verbs.add_parser("leakage", help="evaluation prompts that are in the training file")
     leakage.add_argument("dataset", type=Path, help="the evaluation data set")
-    leakage.add_argument("--train", type=Path, required=True, metavar="FILE")
+    leakage.add_argument(
+        "--train", type=Path, required=True, metavar="FILE", help="the training file"
+    )
     leakage.add_argument(
         "--threshold",
         type=float,

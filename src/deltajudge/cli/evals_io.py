@@ -24,9 +24,13 @@ PROMPT_FIELDS = ("messages", "input", "prompt", "question")
 def import_arguments(imp: argparse.ArgumentParser) -> None:
     kinds = imp.add_subparsers(dest="format", required=True)
     evals = kinds.add_parser("openai-evals", help="evals.create JSON or a pasted Python dict")
-    evals.add_argument("definition", type=Path, metavar="EVAL.json")
+    evals.add_argument(
+        "definition", type=Path, metavar="EVAL.json", help="the evals.create body or pasted dict"
+    )
     evals.add_argument("--items", type=Path, metavar="ITEMS.jsonl", help="the eval's items")
-    evals.add_argument("--out", type=Path, default=Path("."), metavar="DIR")
+    evals.add_argument(
+        "--out", type=Path, default=Path("."), metavar="DIR", help="project folder (default: here)"
+    )
     evals.add_argument(
         "--model",
         action="append",
@@ -45,7 +49,7 @@ def export_arguments(exp: argparse.ArgumentParser) -> None:
         ("rft-grader", "the grader of a reinforcement fine-tuning job"),
     ):
         target = targets.add_parser(name, help=text)
-        target.add_argument("rubric", type=Path)
+        target.add_argument("rubric", type=Path, help="the rubric file to export")
         target.add_argument("--config", type=Path, metavar="FILE", help="where aliases live")
         target.add_argument("--out", type=Path, metavar="FILE", help="default: stdout")
         if name == "rft-grader":

@@ -41,13 +41,22 @@ def arguments(finetune: argparse.ArgumentParser) -> None:
 
     create = actions.add_parser("create", help="validate, upload and start a fine-tuning job")
     _connection(create)
-    create.add_argument("--method", choices=["sft", "dpo", "reinforcement"], required=True)
+    create.add_argument(
+        "--method", choices=["sft", "dpo", "reinforcement"], required=True, help="training method"
+    )
     create.add_argument("--model", required=True, metavar="BASE", help="the model to fine-tune")
-    create.add_argument("--train", type=Path, required=True, metavar="TRAIN.jsonl")
-    create.add_argument("--val", type=Path, metavar="VAL.jsonl")
+    create.add_argument(
+        "--train", type=Path, required=True, metavar="TRAIN.jsonl", help="training file"
+    )
+    create.add_argument("--val", type=Path, metavar="VAL.jsonl", help="validation file")
     for name, kind in _HYPERPARAMETERS.items():
-        create.add_argument(f"--{name.replace('_', '-')}", type=kind, dest=name)
-    create.add_argument("--seed", type=int)
+        create.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=kind,
+            dest=name,
+            help="hyperparameter (default: the provider's)",
+        )
+    create.add_argument("--seed", type=int, help="the job's seed")
     create.add_argument("--suffix", help="a tag in the fine-tuned model's name")
     create.add_argument(
         "--grader", type=Path, metavar="RUBRIC|GRADER.json", help="reinforcement: the reward"
@@ -60,20 +69,20 @@ def arguments(finetune: argparse.ArgumentParser) -> None:
 
     watch = actions.add_parser("watch", help="follow a job; on success write its model as an alias")
     _connection(watch)
-    watch.add_argument("job")
+    watch.add_argument("job", help="the job id (ftjob-...)")
     watch.add_argument("--alias", default="candidate", help="alias to write (default: candidate)")
     watch.add_argument("--config", type=Path, metavar="FILE", help="config to write the alias to")
     watch.add_argument("--interval", type=float, default=15.0, metavar="S", help="seconds per poll")
 
     listing = actions.add_parser("list", help="recent jobs")
     _connection(listing)
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--limit", type=int, default=20, help="how many jobs (20)")
     cancel = actions.add_parser("cancel", help="cancel a job")
     _connection(cancel)
-    cancel.add_argument("job")
+    cancel.add_argument("job", help="the job id (ftjob-...)")
     checkpoints = actions.add_parser("checkpoints", help="a job's checkpoints (steps, metrics)")
     _connection(checkpoints)
-    checkpoints.add_argument("job")
+    checkpoints.add_argument("job", help="the job id (ftjob-...)")
     checkpoints.add_argument(
         "--alias-prefix",
         metavar="PREFIX",
@@ -83,7 +92,9 @@ def arguments(finetune: argparse.ArgumentParser) -> None:
 
 
 def _connection(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--provider", choices=["openai", "azure"], required=True)
+    parser.add_argument(
+        "--provider", choices=["openai", "azure"], required=True, help="where the job runs"
+    )
     parser.add_argument(
         "--base-url", metavar="URL", help="Azure: https://RESOURCE.openai.azure.com/openai/v1/"
     )

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,12 +24,18 @@ from deltajudge.constants import DEFAULT_NOT_WORSE_MARGIN
 from deltajudge.errors import ConfigError
 
 #: Replaced by the user's held-out prompts; enough rows to see the pipeline work.
+#: Eight, not five: the `not worse` gate needs at least 6 cases that differ from the
+#: margin (`gating.verdict.MIN_NONTIED`), so a suite of five could never pass, even with a
+#: candidate identical to the base.
 EXAMPLE_PROMPTS = (
     "My order arrived damaged. What can I do?",
     "How do I reset my password?",
     "Can I change the delivery address after ordering?",
     "Do you ship internationally, and how long does it take?",
     "I was charged twice for the same order.",
+    "How do I return an item I no longer want?",
+    "Can I cancel my subscription at any time?",
+    "The discount code at checkout is not working.",
 )
 
 #: The score scale of the written grader, and so the not-worse margin in its points.
@@ -82,6 +90,7 @@ def init_project(ns: argparse.Namespace) -> int:
             "deltajudge.toml.j2",
             models={**tested, **judges},
             tested=list(tested),
+            no_temperature=[a for a, m in {**tested, **judges}.items() if _reasoning(m)],
             base_url=ns.base_url,
             system=ns.system,
         ),
@@ -93,8 +102,24 @@ def init_project(ns: argparse.Namespace) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         print(f"wrote {path}")
+    if ns.data is not None:
+        _warn_if_too_few(data)
     print(_next_steps(ns, data))
     return 0
+
+
+def _warn_if_too_few(data: Path) -> None:
+    """A data set too small for the written `not worse` gate fails CI whatever the models
+    do; say so now rather than on the first run."""
+    from deltajudge.gating.verdict import MIN_NONTIED
+
+    rows = sum(1 for line in data.read_text(encoding="utf-8-sig").splitlines() if line.strip())
+    if rows < MIN_NONTIED:
+        print(
+            f"note: {data} has {rows} row(s): the `not worse` gate needs at least "
+            f"{MIN_NONTIED} cases, so it fails until the data set has more",
+            file=sys.stderr,
+        )
 
 
 def _grader_rubric(ns: argparse.Namespace, dataset: str) -> tuple[str, dict[str, str]]:
@@ -180,12 +205,23 @@ def _render(template: str, **values: object) -> str:
     return env.get_template(template).render(**values)
 
 
+#: OpenAI's reasoning models (o1, o3, o4-mini, gpt-5 and their fine-tunes) answer a
+#: request that sets `temperature` with HTTP 400 "Unsupported parameter".
+_REASONING_MODEL = re.compile(r"^(ft:)?(o\d|gpt-5)")
+
+
+def _reasoning(model: str) -> bool:
+    return bool(_REASONING_MODEL.match(model))
+
+
 def _next_steps(ns: argparse.Namespace, data: Path) -> str:
     lines = ["", "Next:"]
     if ns.base_url is None:
         lines.append("  export OPENAI_API_KEY=...        # the aliases call api.openai.com")
     if ns.data is None:
         lines.append(f"  # replace the example prompts in {data} with your held-out test prompts")
+    if Path(ns.dir).resolve() != Path.cwd().resolve():  # `run` finds the project from here
+        lines.append(f"  cd {shlex.quote(str(ns.dir))}")
     lines += [
         "  deltajudge run                   # evaluate: delta table, reports/latest/",
         "  deltajudge run --junitxml reports/junit.xml   # in CI: exit 1 when a gate fails",

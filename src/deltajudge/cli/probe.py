@@ -23,8 +23,10 @@ if TYPE_CHECKING:  # the library loads when the command runs, keeping `deltajudg
 def arguments(parser: argparse.ArgumentParser) -> None:
     probes = parser.add_subparsers(dest="probe", required=True)
     injection = probes.add_parser("injection", help="do hostile answers move the judge?")
-    injection.add_argument("rubric", type=Path)
-    injection.add_argument("--config", type=Path, metavar="FILE")
+    injection.add_argument("rubric", type=Path, help="the rubric whose judges are probed")
+    injection.add_argument(
+        "--config", type=Path, metavar="FILE", help="default: deltajudge.toml, else pyproject.toml"
+    )
     injection.add_argument("--cases", type=int, default=3, metavar="N", help="rows per grader (3)")
     injection.set_defaults(handler=lambda ns: run_injection(ns.rubric, ns.config, ns.cases))
 

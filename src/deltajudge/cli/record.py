@@ -24,9 +24,13 @@ if TYPE_CHECKING:
 def arguments(rec: argparse.ArgumentParser) -> None:
     rec.add_argument("alias", help="the model alias to record (e.g. the retiring fine-tune)")
     rec.add_argument("--rubric", type=Path, required=True, help="whose data set to ask")
-    rec.add_argument("--out", type=Path, required=True, metavar="FILE")
+    rec.add_argument(
+        "--out", type=Path, required=True, metavar="FILE", help="the recording to write (JSONL)"
+    )
     rec.add_argument("--samples", type=int, default=1, metavar="K", help="answers per case")
-    rec.add_argument("--config", type=Path, metavar="FILE")
+    rec.add_argument(
+        "--config", type=Path, metavar="FILE", help="default: deltajudge.toml, else pyproject.toml"
+    )
     rec.set_defaults(handler=run_record)
 
 

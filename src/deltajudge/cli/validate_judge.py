@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # the statistics import scipy: only when the command runs
 
 
 def arguments(check: argparse.ArgumentParser) -> None:
-    check.add_argument("rubric", type=Path)
+    check.add_argument("rubric", type=Path, help="the rubric whose judge is checked")
     check.add_argument(
         "--pairs",
         type=Path,
@@ -23,7 +23,9 @@ def arguments(check: argparse.ArgumentParser) -> None:
         help="preference pairs (OpenAI or TRL format)",
     )
     check.add_argument("--grader", metavar="NAME", help="default: the first model grader")
-    check.add_argument("--config", type=Path, metavar="FILE")
+    check.add_argument(
+        "--config", type=Path, metavar="FILE", help="default: deltajudge.toml, else pyproject.toml"
+    )
     check.add_argument(
         "--labels",
         type=Path,

@@ -86,11 +86,7 @@ def _effective(
         return _as_local(config)
     if config.provider == "local":
         _check_local(alias, config)
-    if (
-        config.provider != "local"
-        and config.base_url is None
-        and not environ.get(config.api_key_env)
-    ):
+    if _needs_key(config) and not environ.get(config.api_key_env):
         raise ConfigError(
             f"model alias {alias!r} ({config.model}) needs an API key in ${config.api_key_env}",
             hint=f"export {config.api_key_env}=..., set api_key_env to the variable that "
@@ -101,6 +97,20 @@ def _effective(
 
         return resolve_job_model(alias, config, environ)
     return config
+
+
+def _needs_key(config: ModelConfig) -> bool:
+    """OpenAI's own endpoint and Azure always need a key; a `base_url` of your own (vLLM,
+    Ollama, a proxy) needs one only when the alias names its variable: an unset
+    `api_key_env` there is a typo or a missing secret, found before any call instead of
+    as a 401 on every case."""
+    if config.provider == "local":
+        return False
+    return (
+        config.base_url is None
+        or config.provider == "azure"
+        or "api_key_env" in config.model_fields_set
+    )
 
 
 def _check_local(alias: str, config: ModelConfig) -> None:
@@ -119,12 +129,23 @@ def _check_local(alias: str, config: ModelConfig) -> None:
         raise ConfigError(str(exc), hint=f"set models.{alias}.model_path to a .gguf file") from None
 
 
+#: Answer length of a fallback alias that sets none. The embedded model is pretrained, not
+#: instruction-tuned: unbounded, it repeats itself to the end of its context, each call
+#: outlives the timeout on a small CPU and the endpoint is marked down with nothing done.
+LOCAL_FALLBACK_MAX_OUTPUT_TOKENS = 128
+_LIMIT_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
 def _as_local(config: ModelConfig) -> ModelConfig:
     overrides = config.local.model_dump(exclude_none=True) if config.local else {}
     label = overrides.pop("label", None)
+    params = dict(overrides.pop("params", config.params))
+    if not any(key in params for key in _LIMIT_KEYS):
+        params["max_output_tokens"] = LOCAL_FALLBACK_MAX_OUTPUT_TOKENS
     return config.model_copy(
         update={
             **overrides,
+            "params": params,
             "provider": "local",
             "model": "embedded",
             "label": label or LOCAL_FALLBACK_LABEL,

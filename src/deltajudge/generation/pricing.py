@@ -43,6 +43,7 @@ LIST_PRICES: dict[str, tuple[Price, Price | None]] = {
     "gpt-5-mini": (Price(0.25, 2.00), None),
     "gpt-5-nano": (Price(0.05, 0.40), None),
     "o3": (Price(2.00, 8.00), None),
+    "o3-mini": (Price(1.10, 4.40), None),  # the judge of many OpenAI Evals graders
     "o4-mini": (Price(1.10, 4.40), Price(4.00, 16.00)),
 }
 

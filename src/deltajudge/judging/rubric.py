@@ -4,11 +4,13 @@ column of every error. The graders' schema is `grader_specs`, the gates' `gate_s
 
 from __future__ import annotations
 
+import difflib
+import functools
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 
 from deltajudge.errors import RubricError
 from deltajudge.judging.gate_specs import CaseCheck, GateSpec, NoiseCheck
@@ -173,7 +175,9 @@ def parse_rubric(
 def _rubric_error(
     exc: ValidationError, path: Path, positions: dict[tuple[int | str, ...], tuple[int, int]]
 ) -> RubricError:
-    first = exc.errors()[0]
+    errors = exc.errors()
+    # A misspelt key also makes the key it was meant to be "missing": name the typo first.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     where = _error_path(first["loc"])
     msg = first["msg"].removeprefix("Value error, ")
     named = re.match(r"^([a-z_]+): (.*)$", msg, re.DOTALL)
@@ -193,11 +197,39 @@ def _rubric_error(
     elif "input" in first and first["type"] not in ("value_error",):
         msg += f" (got {first['input']!r})"
     label = dotted(where)
-    more = len(exc.errors()) - 1
+    more = len(errors) - 1
     tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return RubricError(
         f"{label}: {msg}{tail}" if label else msg + tail,
         path=path,
         line=position[0] if position else None,
         column=position[1] if position else None,
+        hint=_did_you_mean(where[-1]) if first["type"] == "extra_forbidden" and where else None,
+    )
+
+
+def _did_you_mean(key: int | str) -> str | None:
+    """The rubric key closest to a misspelt one (``pass_treshold`` -> ``pass_threshold``)."""
+    close = difflib.get_close_matches(str(key), sorted(_rubric_keys()), n=1, cutoff=0.75)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+@functools.cache
+def _rubric_keys() -> frozenset[str]:
+    """Every key the rubric schema knows, at any depth (graders, gates, messages, ...)."""
+    seen: set[type[BaseModel]] = set()
+
+    def walk(annotation: object) -> None:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if annotation not in seen:
+                seen.add(annotation)
+                for field in annotation.model_fields.values():
+                    walk(field.annotation)
+            return
+        for arg in get_args(annotation):
+            walk(arg)
+
+    walk(Rubric)
+    return frozenset(
+        field.alias or name for model in seen for name, field in model.model_fields.items()
     )

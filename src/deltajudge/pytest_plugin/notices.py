@@ -24,8 +24,13 @@ def notices(evaluation: Evaluation) -> list[str]:
     if evaluation.partial:
         total = sum(len(r.cases) for r in evaluation.rubrics.values())
         ran = sum(len(ids) for ids in evaluation.selected.values())
+        why = (
+            f"shard {evaluation.shard}; `deltajudge merge` concludes the run"
+            if evaluation.shard is not None
+            else "-k, deselection or --dj-limit"
+        )
         lines.append(
-            f"partial run: {ran} of {total} cases (-k, deselection or --dj-limit); "
+            f"partial run: {ran} of {total} cases ({why}); "
             "its reports are kept apart from a full run's"
         )
     return lines

@@ -132,16 +132,27 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(DEFAULT_PATH_OPTION, dest="dj_default_path", help=argparse.SUPPRESS)
 
 
+def typed_prefix(config: pytest.Config) -> str:
+    """Our options as the user typed them: `deltajudge run` drops the ``dj-`` prefix."""
+    return "--" if config.getoption("dj_default_path") else "--dj-"
+
+
 def overrides(config: pytest.Config) -> dict[str, Any]:
     """Command-line values as dotted settings keys; the latest source wins."""
     from deltajudge.settings import parse_assignment
 
     out: dict[str, Any] = {}
+    prefix = typed_prefix(config)
     for text in config.getoption("dj_model"):
-        alias, value = parse_assignment(text, "--dj-model")
+        alias, value = parse_assignment(
+            text,
+            f"{prefix}model",
+            shape="ALIAS=MODEL",
+            example="candidate=ft:gpt-4.1-mini:org::abc",
+        )
         out[f"models.{alias}.model"] = str(value)
     for text in config.getoption("dj_set"):
-        key, value = parse_assignment(text, "--dj-set")
+        key, value = parse_assignment(text, f"{prefix}set")
         out[key] = value
     simple = {
         "report_dir": config.getoption("dj_report_dir"),
@@ -194,13 +205,14 @@ def check(config: pytest.Config) -> None:
     """Mistakes in our options are usage errors, found before collection starts."""
     check_exclusive(config)
     check_path_values(config)
+    flag = typed_prefix(config)
     limit = config.getoption("dj_limit")
     if limit is not None and limit < 1:
-        raise pytest.UsageError(f"--dj-limit expects a number of cases >= 1 (got {limit})")
+        raise pytest.UsageError(f"{flag}limit expects a number of cases >= 1 (got {limit})")
     case_items = config.getoption("dj_case_items")
     if case_items is not None and case_items < 1:
         raise pytest.UsageError(
-            f"--dj-case-items expects a number of cases >= 1 (got {case_items})"
+            f"{flag}case-items expects a number of cases >= 1 (got {case_items})"
         )
     if config.getoption("dj_shard") is not None:
         shard(config)
@@ -212,7 +224,7 @@ def check(config: pytest.Config) -> None:
             )
     batch = config.getoption("dj_batch")
     if batch is not None and batch not in ("submit", "collect"):
-        raise pytest.UsageError(f"--dj-batch expects submit or collect (got {batch!r})")
+        raise pytest.UsageError(f"{flag}batch expects submit or collect (got {batch!r})")
     if batch is not None and _under_xdist(config):
         raise pytest.UsageError(
             "--dj-batch cannot go with pytest-xdist's -n: a batch is submitted and collected "

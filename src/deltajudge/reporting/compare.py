@@ -24,7 +24,8 @@ def load_baseline(path: Path) -> Report:
         raise ConfigError(
             "baseline report not found",
             path=path,
-            hint="accept a run first: pytest ... --dj-baseline PATH --dj-update-baseline",
+            hint="accept a run first: deltajudge run --baseline PATH --update-baseline "
+            "(plain pytest: --dj-baseline PATH --dj-update-baseline)",
         )
     return load_report(path, role="baseline")
 
@@ -56,9 +57,14 @@ class ReportChanges:
     rubrics_removed: list[str]
     #: "alias: old id -> new id": why every output of that alias changed.
     models_changed: list[str] = field(default_factory=list)
+    #: "alias (model id)": aliases only one of the reports ran (a candidate swapped in).
+    models_added: list[str] = field(default_factory=list)
+    models_removed: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"model {change}" for change in self.models_changed]
+        out += [f"model added: {alias}" for alias in self.models_added]
+        out += [f"model removed: {alias}" for alias in self.models_removed]
         out += [f"rubric added: {name}" for name in self.rubrics_added]
         out += [f"rubric removed: {name}" for name in self.rubrics_removed]
         for rubric in self.rubrics:
@@ -80,4 +86,6 @@ def compare_reports(old: Report, new: Report) -> ReportChanges:
             for alias, info in new.models.items()
             if alias in old.models and old.models[alias].model != info.model
         ],
+        models_added=[f"{a} ({i.model})" for a, i in new.models.items() if a not in old.models],
+        models_removed=[f"{a} ({i.model})" for a, i in old.models.items() if a not in new.models],
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from deltajudge.redaction import scrub
+from deltajudge.reporting.lead import total_cost
 from deltajudge.reporting.markdown import ci_text, num, pct, power_note, regression_rule, verdict
 from deltajudge.reporting.model import ComparisonEntry, Report, RubricEntry
 
@@ -74,9 +75,8 @@ def spend_lines(report: Report) -> list[str]:
             f"  {alias} ({info.model}): {t.prompt_tokens:,} prompt + {t.completion_tokens:,} "
             f"completion tokens in {t.calls} calls ({t.cached_calls} cached), {cost}"
         )
-    known = [i.tokens.cost_usd for i in report.models.values() if i.tokens.cost_usd is not None]
     if lines:
-        lines.append(f"  spent: ${sum(known):.4f}")
+        lines.append(f"  spent: {total_cost(report)}")
     return lines
 
 
