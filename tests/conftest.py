@@ -30,6 +30,7 @@ for _module in (
     "deltajudge.generation.endpoints",
     "deltajudge.generation.sdk",
     "deltajudge.stats.rubric",
+    "scipy.stats",  # the statistics import it when they resample or rank
     "deltajudge.gating.gates",
     "deltajudge.reporting.html",
     "deltajudge.reporting.markdown",

@@ -111,6 +111,14 @@ def test_when_every_preferred_answer_is_longer_length_bias_cannot_be_ruled_out()
     )
 
 
+def test_a_judge_that_judged_no_pair_is_flagged_for_that_alone() -> None:
+    """Every pair failed (a dead endpoint, replies that never parse): one reason saying so,
+    not three that blame the judge for agreement it never had the chance to show."""
+    result = validate_judge([None, None, None], [10, 20, 30], [5, 40, 15])
+    assert result.flagged and result.errors == 3
+    assert result.reasons == ["no pair was judged (3 could not be: see their errors)"]
+
+
 def test_the_bundled_judge_pairs_tell_a_judge_from_the_length_heuristic() -> None:
     rows = [
         json.loads(line)

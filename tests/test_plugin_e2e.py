@@ -840,7 +840,7 @@ def test_init_writes_a_suite_whose_default_gate_fails_a_regressed_candidate(
     result.stdout.fnmatch_lines(
         [
             "gate failed: not worse",
-            "95% CI lower bound -2 not above −0.2*",
+            "95% CI lower bound -2 not above -0.2*",
             "worst cases (8 cases scored lower):",
             "  my-order-arrived-damaged-what-can-i-do (quality -2 vs base): "
             "My order arrived damaged. What can I do?",

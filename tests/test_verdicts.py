@@ -178,13 +178,13 @@ def test_p_worse_gates_what_the_two_sided_p_value_cannot() -> None:
 def test_noninferior_passes_an_identical_candidate_within_the_margin() -> None:
     passed, reason = _gate({"test": "noninferior", "margin": 0.2}, [0.0] * 36)
     assert passed, reason
-    assert reason.startswith("95% CI lower bound +0 above −0.2; one-sided p = 1.46e-11")
+    assert reason.startswith("95% CI lower bound +0 above -0.2; one-sided p = 1.46e-11")
 
 
 def test_noninferior_fails_a_candidate_that_may_be_worse_by_the_margin() -> None:
     deltas = [-1.0] * 8 + [0.0] * 28  # mean −0.22
     passed, reason = _gate({"test": "noninferior", "margin": 0.2}, deltas)
-    assert not passed and "not above −0.2" in reason
+    assert not passed and "not above -0.2" in reason
 
 
 def test_noninferior_on_two_cases_is_refused() -> None:
@@ -197,7 +197,7 @@ def test_equivalent_needs_the_whole_interval_inside_the_margins() -> None:
     tight = [1.0, -1.0] * 3 + [0.0] * 30
     assert _gate({"test": "equivalent", "margin": 0.3}, tight)[0] is True
     passed, reason = _gate({"test": "equivalent", "margin": 0.3}, [1.0] * 12 + [0.0] * 24)
-    assert not passed and "not inside (−0.3, +0.3)" in reason
+    assert not passed and "not inside (-0.3, +0.3)" in reason
 
 
 @pytest.mark.parametrize("test", ["better", "not_worse", "noninferior", "equivalent"])

@@ -231,7 +231,7 @@ def noninferior(
     test_ok, test_words = _margin_test(deltas, margin, better=True)
     bound_ok = low > -margin
     where = "above" if bound_ok else "not above"
-    reason = f"95% CI lower bound {low:+.3g} {where} −{margin:g}; {test_words}"
+    reason = f"95% CI lower bound {low:+.3g} {where} -{margin:g}; {test_words}"
     return low, bound_ok and test_ok, reason
 
 
@@ -249,7 +249,7 @@ def equivalent(
     inside = -margin < low and high < margin
     where = "inside" if inside else "not inside"
     reason = (
-        f"95% CI [{low:+.3g}, {high:+.3g}] {where} (−{margin:g}, +{margin:g}); "
+        f"95% CI [{low:+.3g}, {high:+.3g}] {where} (-{margin:g}, +{margin:g}); "
         f"lower test {lower_words}; upper test {upper_words}"
     )
     return max(abs(low), abs(high)), inside and lower_ok and upper_ok, reason

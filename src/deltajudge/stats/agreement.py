@@ -111,6 +111,9 @@ def validate_judge(
 
 
 def _reasons(result: JudgeValidation) -> list[str]:
+    judged = result.judge.decided + result.judge.ties
+    if judged == 0:  # the three reasons below would each blame the judge for the errors
+        return [f"no pair was judged ({result.errors} could not be: see their errors)"]
     reasons = []
     p = result.judge.p_vs_chance
     if p is None or p >= ALPHA:
