@@ -62,7 +62,10 @@ def main() -> None:
             for k in range(1, SHARDS + 1)
         ),
         ("deltajudge merge", merge_cmd("--report-dir", "merged")),
-        ("deltajudge merge, baseline gate", merge_cmd("--report-dir", "gated", *base[1:])),
+        (
+            "deltajudge merge, baseline gate",
+            merge_cmd("--report-dir", "gated", "--baseline", "baseline.json"),
+        ),
         ("single rerun, baseline gate", [*harness_cmd(*base), "--dj-report-dir", "rerun"]),
     ]
     rows = []

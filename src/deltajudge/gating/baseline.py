@@ -26,6 +26,7 @@ from deltajudge.gating.outcome import GateResult
 from deltajudge.judging.rubric import Rubric
 from deltajudge.reporting.model import CaseEntry, NoiseEntry, Report, RubricEntry
 from deltajudge.reporting.saved_report import SavedRows
+from deltajudge.reporting.worst_cases import SHOWN, fall_since, fell_listing
 
 
 @dataclass(frozen=True)
@@ -121,25 +122,18 @@ class _Worst:
     how many fell: what the listing says, without keeping every row that fell."""
 
     def __init__(self) -> None:
-        from deltajudge.reporting.worst_cases import SHOWN
-
-        self._keep = SHOWN
         self._worst: list[tuple[float, int, CaseEntry, str]] = []
         self.total = 0
 
     def add(self, previous: CaseEntry, case: CaseEntry) -> None:
-        from deltajudge.reporting.worst_cases import fall_since
-
         fell = fall_since(previous, case)
         if fell is None:
             return
         self._worst.append((fell[0], self.total, case, fell[1]))
         self.total += 1
-        self._worst = sorted(self._worst, key=lambda w: (w[0], w[1]))[: self._keep]
+        self._worst = sorted(self._worst, key=lambda w: (w[0], w[1]))[:SHOWN]
 
     def lines(self) -> list[str]:
-        from deltajudge.reporting.worst_cases import fell_listing
-
         return fell_listing([(d, case, what) for d, _, case, what in self._worst], self.total)
 
 
