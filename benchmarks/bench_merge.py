@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -26,6 +27,9 @@ from bench_engine import harness_cmd, timed
 from bench_scale import write_suite
 
 SHARDS = 4
+#: The default cache folder: it also keeps each rubric's figures by its scores, which
+#: would let the second merge skip the statistics.
+CACHE = ".deltajudge"
 #: Timing, and the notes (each shard's estimate is its own): what a merge may change.
 VOLATILE = {"created_at", "duration_s", "notes"}
 
@@ -76,6 +80,8 @@ def main() -> None:
             if label.startswith("shard"):
                 k = label.split()[1].split("/")[0]
                 cmd = [*cmd, "--dj-report-dir", f"shard-{k}"]
+            if "merge" in label:  # no figures replayed from the cache: both compute them
+                shutil.rmtree(workdir / CACHE, ignore_errors=True)
             wall, rss, code = timed(cmd, workdir)
             rows.append([f"{n:,} cases", label, f"{wall:.1f}", f"{rss:.0f}", code])
         same = comparable(workdir / "merged" / "report.json") == comparable(

@@ -148,3 +148,39 @@ def _a_case_reads_back_after_its_shard_file_is_removed(
     after = {case_id: r.grades for case_id, r in results.rubrics[0].cases.items()}
 
     assert after == before and len(after) == N
+
+
+def _shard_lines(project: Project) -> tuple[list[Path], list[list[str]]]:
+    from test_shards import _write
+
+    _write(project)
+    folders = []
+    for k in (1, 2):
+        project.run(f"--dj-shard={k}/2")
+        folders.append(project.path / "reports" / f"latest-shard-{k}-of-2")
+    lines = [(f / "results.jsonl").read_text(encoding="utf-8").splitlines(True) for f in folders]
+    return folders, lines
+
+
+def test_merge_still_names_a_case_twice_a_case_not_selected_and_a_malformed_line(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folders, (one, two) = _shard_lines(project)
+    monkeypatch.chdir(project.path)
+    out = str(project.path / "m")
+
+    def merged_with(first: list[str], second: list[str]) -> str:
+        for folder, lines in zip(folders, (first, second), strict=True):
+            (folder / "results.jsonl").write_text("".join(lines), encoding="utf-8")
+        assert main(["merge", *map(str, folders), "--report-dir", out]) == 2
+        return capsys.readouterr().err
+
+    case_id = json.loads(two[1])["id"]  # a case of shard 2, also written into shard 1
+    twice = merged_with(one, [*two[:-1], one[1], two[-1]])
+    assert f"rubrics/demo.yaml::{json.loads(one[1])['id']}: evaluated by two shards" in twice
+    stray = merged_with([*one[:-1], two[1], one[-1]], two)
+    assert f"rubrics/demo.yaml::{case_id} has a result but was not selected" in stray
+    broken = json.loads(one[2])
+    del broken["samples"]
+    malformed = merged_with([one[0], one[1], json.dumps(broken) + "\n", *one[3:]], two)
+    assert "results.jsonl:3: malformed case line: KeyError: 'samples'" in malformed
