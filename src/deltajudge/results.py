@@ -6,7 +6,7 @@ nothing downstream calls a model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -57,6 +57,16 @@ class CaseResults(Mapping[str, CaseResult]):
         self._cases: dict[str, Case] = {}
         #: the last case read back: a case item asks for its result, then its verdict
         self._last: CaseResult | None = None
+
+    @classmethod
+    def placed(cls, places: Iterable[tuple[Case, int]], spill: Spill) -> CaseResults:
+        """Cases already in ``spill`` (a merge's shard files): only their places are kept,
+        and each case is read from there when asked for."""
+        found = cls(spill=spill)
+        for case, place in places:
+            found._places[case.id] = place
+            found._cases[case.id] = case
+        return found
 
     def add(self, result: CaseResult) -> None:
         case = result.case

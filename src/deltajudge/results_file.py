@@ -18,10 +18,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, overload
 
 from deltajudge import __version__
 from deltajudge.errors import ConfigError
@@ -85,11 +86,65 @@ class Trailer:
     agreements: dict[str, dict[tuple[str, str], JudgeValidation]] = field(default_factory=dict)
 
 
+class CaseLines(Sequence[CaseLine]):
+    """A results file's case lines, each held as its byte offset (and its rubric and id,
+    which merging checks) and parsed again when read: a 100,000-case shard costs ~100
+    bytes a case in memory, not its answers and grades.
+
+    The file stays open on the handle that checked it, so the lines still read after the
+    file is removed (the xdist controller deletes the workers' folder once it has merged,
+    before the reports are written from it) and no read pays for opening the file again."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self.offsets = array("q")
+        self.ids: list[str] = []
+        self._rubric = array("l")  # per line: its rubric's index in `_keys`
+        self._keys: list[str] = []
+        self._key_index: dict[str, int] = {}
+
+    def add(self, offset: int, line: CaseLine) -> None:
+        index = self._key_index.setdefault(line.rubric, len(self._keys))
+        if index == len(self._keys):
+            self._keys.append(line.rubric)
+        self.offsets.append(offset)
+        self.ids.append(line.id)
+        self._rubric.append(index)
+
+    def where(self) -> Iterator[tuple[str, str, int]]:
+        """(rubric path, case id, byte offset) of each line, in file order, reading none."""
+        keys = self._keys
+        for index, case_id, offset in zip(self._rubric, self.ids, self.offsets, strict=True):
+            yield keys[index], case_id, offset
+
+    def read(self, offset: int) -> CaseLine:
+        """The case line at ``offset``, exactly as `case_from` read it when checked."""
+        self._handle.seek(offset)
+        return case_from(json.loads(self._handle.readline()))
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    @overload
+    def __getitem__(self, index: int) -> CaseLine: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[CaseLine]: ...
+
+    def __getitem__(self, index: int | slice) -> CaseLine | list[CaseLine]:
+        if isinstance(index, slice):
+            return [self.read(self.offsets[i]) for i in range(*index.indices(len(self)))]
+        return self.read(self.offsets[index])
+
+    def close(self) -> None:
+        self._handle.close()
+
+
 @dataclass
 class ResultsFile:
     path: Path
     header: Header
-    cases: list[CaseLine]
+    cases: CaseLines
     trailer: Trailer | None  # None: the run was killed before it finished
 
 
@@ -240,29 +295,34 @@ def partial_path(path: Path) -> Path:
 # -- reading ----------------------------------------------------------------------------
 
 
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Each complete line; a last line cut off by a kill (no newline) is dropped."""
-    with path.open(encoding="utf-8") as lines:
-        for number, text in enumerate(lines, 1):
-            if not text.endswith("\n"):
-                return
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(
-                    f"not a results line: {exc.msg}", path=path, line=number, column=exc.colno
-                ) from None
-            if not isinstance(data, dict) or data.get("kind") not in ("header", "case", "trailer"):
-                raise ConfigError(
-                    "expected a JSON object with kind header, case or trailer",
-                    path=path,
-                    line=number,
-                )
-            yield number, data
+def _records(lines: IO[bytes], path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """Each complete line with its number and byte offset; a last line cut off by a kill
+    (no newline) is dropped."""
+    offset = 0
+    for number, raw in enumerate(lines, 1):
+        if not raw.endswith(b"\n"):
+            return
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"not a results line: {exc.msg}", path=path, line=number, column=exc.colno
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"not UTF-8 text: {exc.reason}", path=path, line=number) from None
+        if not isinstance(data, dict) or data.get("kind") not in ("header", "case", "trailer"):
+            raise ConfigError(
+                "expected a JSON object with kind header, case or trailer",
+                path=path,
+                line=number,
+            )
+        yield number, offset, data
+        offset += len(raw)
 
 
 def load_results(path: Path) -> ResultsFile:
-    """Read a results file back into the objects that were written, exactly."""
+    """Read a results file back and check every line: the header and trailer as objects,
+    the case lines as their offsets (`CaseLines`), each read again exactly when asked."""
     if path.is_dir():
         path = path / FILE_NAME
     if not path.is_file() and partial_path(path).is_file():
@@ -272,10 +332,19 @@ def load_results(path: Path) -> ResultsFile:
             f"{path}: no results file here",
             hint="name the report folder of a `--dj-shard K/N` run (it holds results.jsonl)",
         )
+    handle = path.open("rb")
+    try:
+        return _checked(handle, path)
+    except BaseException:
+        handle.close()
+        raise
+
+
+def _checked(handle: IO[bytes], path: Path) -> ResultsFile:
     header: Header | None = None
-    cases: list[CaseLine] = []
+    cases = CaseLines(handle)
     trailer: Trailer | None = None
-    for number, data in _records(path):
+    for number, offset, data in _records(handle, path):
         kind = data["kind"]
         try:
             if kind == "header" and number == 1:
@@ -289,7 +358,7 @@ def load_results(path: Path) -> ResultsFile:
                         hint="merge with the deltajudge version that wrote the shards",
                     )
             elif kind == "case" and header is not None and trailer is None:
-                cases.append(case_from(data))
+                cases.add(offset, case_from(data))  # checked whole, then only its place kept
             elif kind == "trailer" and header is not None and trailer is None:
                 trailer = trailer_from(data)
             else:

@@ -4,7 +4,8 @@ A case belongs to shard ``hash(rubric name, case id) mod N``: adding a case to t
 set never moves the others, so a CI matrix keeps its caches warm. ``deltajudge merge``
 reads the shards' ``results.jsonl`` files, checks that they are the N parts of one run,
 and rebuilds the `RunResults` a single run would have produced; the statistics, gates and
-reports are then computed from it exactly as after a normal run.
+reports are then computed from it exactly as after a normal run. The merged cases stay in
+the shards' files (`ShardSpill`): memory holds one byte offset per case.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from deltajudge.cases import Case
 from deltajudge.errors import ConfigError
 from deltajudge.judging.loading import LoadedRubric, load_rubric
 from deltajudge.results import CaseResult, CaseResults, RubricRun, RunResults, TokenUsage
-from deltajudge.results_file import ResultsFile, file_sha256
+from deltajudge.results_file import CaseLines, ResultsFile, file_sha256
 from deltajudge.settings import ModelConfig
 from deltajudge.stats.agreement import JudgeValidation
 
@@ -196,7 +198,7 @@ def _merged_run(
             f"{key}: the shards' rubric file is not here (looked in {rootdir})",
             hint="run `deltajudge merge` in the project the shards ran in (or pass --config)",
         )
-    loaded = load_rubric(path)
+    loaded = known.get(path) or load_rubric(path)  # a worker's collection loaded it already
     if (
         file_sha256(path) != header.sha256
         or file_sha256(loaded.dataset_path) != header.dataset_sha256
@@ -206,29 +208,52 @@ def _merged_run(
             hint="merge from the commit the shards ran at",
         )
     by_id = {c.id: c for c in loaded.cases}
-    results: dict[str, CaseResult] = {}
+    spill = ShardSpill([f.cases for f in files])
+    places: dict[str, int] = {}
     selected: set[str] = set()
     noise: dict[tuple[str, str], list[float]] = {}
     noise_grader: str | None = None
-    for f in files:
+    for shard, f in enumerate(files):
         assert f.header.shard is not None and f.trailer is not None
         own = next(r for r in f.header.rubrics if r.path == key)
         _check_ids(own.selected, by_id, f, key, count)
-        selected |= set(own.selected)
-        for line in f.cases:
-            if line.rubric != key:
+        wanted = set(own.selected)
+        selected |= wanted
+        for rubric, case_id, offset in f.cases.where():
+            if rubric != key:
                 continue
-            if line.id in results:
-                raise ConfigError(f"{key}::{line.id}: evaluated by two shards (one is {f.path})")
-            if line.id not in own.selected:
-                raise ConfigError(f"{f.path}: {key}::{line.id} has a result but was not selected")
-            results[line.id] = CaseResult(by_id[line.id], dict(line.samples), dict(line.grades))
+            if case_id in places:
+                raise ConfigError(f"{key}::{case_id}: evaluated by two shards (one is {f.path})")
+            if case_id not in wanted:
+                raise ConfigError(f"{f.path}: {key}::{case_id} has a result but was not selected")
+            places[case_id] = spill.place(shard, offset)
         grader, scores = f.trailer.noise.get(key, (None, {}))
         noise_grader = noise_grader or grader
         noise.update(scores)
     chosen = [c for c in loaded.cases if c.id in selected]  # data-set order, as one run
-    ordered = {c.id: results[c.id] for c in chosen if c.id in results}
-    return RubricRun(loaded, chosen, CaseResults(ordered), noise, noise_grader)
+    cases = CaseResults.placed(((c, places[c.id]) for c in chosen if c.id in places), spill)
+    return RubricRun(loaded, chosen, cases, noise, noise_grader)
+
+
+class ShardSpill:
+    """A merged run's cases, each left in the shard file that holds it and read from there
+    when asked for (a read-only `deltajudge.results.Spill`): a place is the line's byte
+    offset times the number of shards, plus the shard's index. Memory keeps that one int
+    per case, so a merge of 100,000 cases never holds their answers."""
+
+    def __init__(self, shards: list[CaseLines]) -> None:
+        self._shards = shards
+
+    def place(self, shard: int, offset: int) -> int:
+        return offset * len(self._shards) + shard
+
+    def write(self, result: CaseResult) -> int:
+        raise TypeError(f"{result.case.id}: a merged run's cases are read from its shards only")
+
+    def read(self, place: int, case: Case) -> CaseResult:
+        offset, shard = divmod(place, len(self._shards))
+        line = self._shards[shard].read(offset)
+        return CaseResult(case, dict(line.samples), dict(line.grades))
 
 
 def _check_ids(

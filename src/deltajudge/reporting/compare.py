@@ -19,7 +19,9 @@ from deltajudge.reporting.model import Report
 
 
 def load_baseline(path: Path) -> Report:
-    """The accepted report, or a `ConfigError` that says what to do about it."""
+    """The accepted report, or a `ConfigError` that says what to do about it. Its case
+    rows stay in the file (`saved_report`): the gate reads those of changed cases only. A
+    file not in the layout deltajudge writes (edited by hand) is read whole."""
     if not path.is_file():
         raise ConfigError(
             "baseline report not found",
@@ -27,7 +29,13 @@ def load_baseline(path: Path) -> Report:
             hint="accept a run first: deltajudge run --baseline PATH --update-baseline "
             "(plain pytest: --dj-baseline PATH --dj-update-baseline)",
         )
-    return load_report(path, role="baseline")
+    from deltajudge.gating.baseline import case_digest
+    from deltajudge.reporting.saved_report import read_saved_report
+
+    saved = read_saved_report(path, case_digest)
+    if saved is None:
+        return load_report(path, role="baseline")
+    return _readable(saved, path, "baseline")
 
 
 def load_report(path: Path, role: str = "report") -> Report:
@@ -40,6 +48,11 @@ def load_report(path: Path, role: str = "report") -> Report:
         raise ConfigError(
             f"not a deltajudge report.json ({exc.error_count()} schema problems)", path=path
         ) from None
+    return _readable(report, path, role)
+
+
+def _readable(report: Report, path: Path, role: str) -> Report:
+    """``report`` when this deltajudge reads its schema version."""
     if report.schema_version not in READABLE_SCHEMA_VERSIONS:
         raise ConfigError(
             f"{role} has schema_version {report.schema_version}; this deltajudge writes "

@@ -21,15 +21,19 @@ def _excerpt(text: str) -> str:
     return flat if len(flat) <= PROMPT_CHARS else flat[: PROMPT_CHARS - 1] + "…"
 
 
-def _listing(drops: Iterable[tuple[float, CaseEntry, str]], verb: str) -> list[str]:
-    """``verb`` follows the count: "2 cases fell", "1 case scored lower"."""
+def _listing(
+    drops: Iterable[tuple[float, CaseEntry, str]], verb: str, total: int | None = None
+) -> list[str]:
+    """``verb`` follows the count: "2 cases fell", "1 case scored lower". ``total``: how
+    many there are when ``drops`` holds only the worst (a caller that streams the rows)."""
     ranked = sorted(drops, key=lambda d: d[0])
     lines = [f"  {case.id} ({what}): {_excerpt(case.prompt)}" for _, case, what in ranked[:SHOWN]]
     if not lines:
         return []
-    more = len(ranked) - SHOWN
+    total = len(ranked) if total is None else total
+    more = total - SHOWN
     tail = [f"  … and {more} more {'case' if more == 1 else 'cases'} {verb}"] if more > 0 else []
-    count = f"{len(ranked)} {'case' if len(ranked) == 1 else 'cases'} {verb}"
+    count = f"{total} {'case' if total == 1 else 'cases'} {verb}"
     return [f"worst cases ({count}):", *lines, *tail]
 
 
@@ -43,23 +47,34 @@ def worst_deltas(rubric: RubricEntry, candidate: str, grader: str) -> list[str]:
     return _listing(drops, "scored lower")
 
 
+def fall_since(previous: CaseEntry, case: CaseEntry) -> tuple[float, str] | None:
+    """The largest fall of one of the case's scores since the accepted report, and it in
+    words (``cand/quality 3 -> 0``); None when none fell."""
+    worst: tuple[float, str] | None = None
+    for alias, sample in case.samples.items():
+        for grader, score in sample.scores.items():
+            was = previous.samples.get(alias)
+            old_score = was.scores.get(grader) if was else None
+            if score is None or old_score is None or score >= old_score:
+                continue
+            change = (score - old_score, f"{alias}/{grader} {old_score:g} -> {score:g}")
+            worst = change if worst is None or change[0] < worst[0] else worst
+    return worst
+
+
+def fell_listing(worst: Iterable[tuple[float, CaseEntry, str]], total: int) -> list[str]:
+    """`worst_since`'s lines from the worst falls only (at least `SHOWN`, in case order)
+    and the number of cases that fell: the baseline gate streams both reports' rows."""
+    return _listing(worst, "fell", total)
+
+
 def worst_since(old: RubricEntry, new: RubricEntry) -> list[str]:
     """The cases whose score fell the most since the accepted report."""
     before = {case.id: case for case in old.cases}
     drops = []
     for case in new.cases:
         previous = before.get(case.id)
-        if previous is None:
-            continue
-        worst: tuple[float, str] | None = None
-        for alias, sample in case.samples.items():
-            for grader, score in sample.scores.items():
-                was = previous.samples.get(alias)
-                old_score = was.scores.get(grader) if was else None
-                if score is None or old_score is None or score >= old_score:
-                    continue
-                change = (score - old_score, f"{alias}/{grader} {old_score:g} -> {score:g}")
-                worst = change if worst is None or change[0] < worst[0] else worst
-        if worst is not None:
-            drops.append((worst[0], case, worst[1]))
+        fell = fall_since(previous, case) if previous is not None else None
+        if fell is not None:
+            drops.append((fell[0], case, fell[1]))
     return _listing(drops, "fell")
