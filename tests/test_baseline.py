@@ -201,7 +201,8 @@ NOT_A_BASELINE: dict[str, tuple[str | None, list[str]]] = {
         json.dumps({**MINIMAL_REPORT, "schema_version": 99}),
         [
             "baseline has schema_version 99; this deltajudge writes 2 and reads 1, 2",
-            "Hint: re-accept the baseline with --dj-update-baseline",
+            "Hint: re-accept the baseline: deltajudge run --update-baseline "
+            "(plain pytest: --dj-update-baseline)",
         ],
     ),
     "other-rubrics": (

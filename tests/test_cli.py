@@ -472,6 +472,13 @@ def test_a_missing_alias_is_hinted_in_the_run_commands_spelling(project: Project
         (("--limit", "0"), ["ERROR: --limit expects a number of cases >= 1 (got 0)"]),
         (("--batch", "later"), ["ERROR: --batch expects submit or collect (got 'later')"]),
         (
+            ("--shard", "5/4"),
+            [
+                "ERROR: --shard 5/4: expected 1 <= K <= N (got K=5, N=4)",
+                "Hint: shards are numbered 1..N, e.g. --shard 1/4 ... --shard 4/4",
+            ],
+        ),
+        (
             ("--set", "concurrency"),
             [
                 "ERROR: --set expects KEY=VALUE (got 'concurrency')",

@@ -37,19 +37,19 @@ class Shard:
         return shard_of(rubric, case_id, self.count) == self.index
 
 
-def parse_shard(text: str) -> Shard:
-    """``K/N`` with 1 <= K <= N, else an error saying so."""
+def parse_shard(text: str, option: str = "--dj-shard") -> Shard:
+    """``K/N`` with 1 <= K <= N, else an error saying so, naming ``option`` as typed."""
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
     if match is None:
         raise ConfigError(
-            f"--dj-shard expects K/N, e.g. 2/4 (got {text!r})",
+            f"{option} expects K/N, e.g. 2/4 (got {text!r})",
             hint="K is this machine's shard, from 1; N is the number of shards",
         )
     index, count = int(match.group(1)), int(match.group(2))
     if not 1 <= index <= count:
         raise ConfigError(
-            f"--dj-shard {text}: expected 1 <= K <= N (got K={index}, N={count})",
-            hint="shards are numbered 1..N, e.g. --dj-shard 1/4 ... --dj-shard 4/4",
+            f"{option} {text}: expected 1 <= K <= N (got K={index}, N={count})",
+            hint=f"shards are numbered 1..N, e.g. {option} 1/4 ... {option} 4/4",
         )
     return Shard(index, count)
 

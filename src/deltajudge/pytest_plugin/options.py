@@ -187,7 +187,7 @@ def shard(config: pytest.Config) -> Shard | None:
     from deltajudge.shards import parse_shard  # here: most runs are not sharded
 
     try:
-        return parse_shard(value)
+        return parse_shard(value, option=f"{typed_prefix(config)}shard")
     except ConfigError as exc:
         raise pytest.UsageError(exc.render()) from None
 

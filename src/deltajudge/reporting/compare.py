@@ -17,6 +17,11 @@ from deltajudge.errors import ConfigError
 from deltajudge.gating.baseline import RubricChanges, compare_rubric
 from deltajudge.reporting.model import Report
 
+#: What to do about a baseline this version cannot read, in both spellings of the option.
+_REACCEPT = (
+    "re-accept the baseline: deltajudge run --update-baseline (plain pytest: --dj-update-baseline)"
+)
+
 
 def load_baseline(path: Path) -> Report:
     """The accepted report, or a `ConfigError` that says what to do about it. Its case
@@ -58,7 +63,7 @@ def _readable(report: Report, path: Path, role: str) -> Report:
             f"{role} has schema_version {report.schema_version}; this deltajudge writes "
             f"{REPORT_SCHEMA_VERSION} and reads {', '.join(map(str, READABLE_SCHEMA_VERSIONS))}",
             path=path,
-            hint="re-accept the baseline with --dj-update-baseline" if role == "baseline" else None,
+            hint=_REACCEPT if role == "baseline" else None,
         )
     return report
 
