@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,33 @@ def test_answers_survive_a_reopen_and_a_rewrite_replaces(tmp_path: Path) -> None
 
     assert again.get("generations", "k") == CallResult("new", Usage(2, 2), cached=True)
     again.close()
+
+
+def test_opening_a_cache_another_process_is_writing_waits_instead_of_failing(
+    tmp_path: Path,
+) -> None:
+    """Two xdist workers opening one cache: while one holds the write lock, the other's
+    switch to WAL is a lock upgrade SQLite refuses at once ("database is locked", no busy
+    wait). The cache tries again until the writer is done."""
+    path = tmp_path / "cache.sqlite3"
+    with sqlite3.connect(path) as first:  # a cache file in SQLite's default journal mode
+        first.execute("CREATE TABLE generations (key TEXT PRIMARY KEY, value TEXT, created REAL)")
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")
+    done = threading.Timer(0.4, lambda: writer.execute("COMMIT"))
+    done.start()
+    started = time.monotonic()
+    try:
+        cache = ResponseCache(tmp_path)
+    finally:
+        done.join()
+        writer.close()
+    assert time.monotonic() - started >= 0.3  # it waited for the writer
+    cache.put("generations", "k", CallResult("kept", Usage()))
+    assert cache.get("generations", "k") == CallResult("kept", Usage(), cached=True)
+    mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+    cache.close()
 
 
 def test_cache_keys_follow_everything_that_decides_the_answer() -> None:

@@ -19,19 +19,45 @@ from deltajudge.generation.request import CallResult
 Table = Literal["generations", "judgments"]
 _TABLES = ("generations", "judgments", "figures")
 
+#: Tries of a set-up statement that found the file locked, a tenth of a second apart.
+SET_UP_TRIES = 50
+
+
+def execute_when_unlocked(db: sqlite3.Connection, statement: str) -> None:
+    """Run a set-up statement, trying again while another process sets the file up.
+
+    Two processes opening a new cache at once (xdist workers, CI jobs on one disk) can
+    deadlock in SQLite's locking: switching to WAL or creating a table upgrades a read
+    lock to a write lock, and when the other process holds the write lock SQLite answers
+    "database is locked" at once instead of waiting (its busy timeout cannot help a
+    deadlock). The statement gave up its lock when it failed; tried again, it waits its
+    turn. Bounded: ~5 s, then the error stands."""
+    for attempt in range(SET_UP_TRIES):
+        try:
+            db.execute(statement)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == SET_UP_TRIES - 1:
+                raise
+            time.sleep(0.1)
+
 
 class ResponseCache:
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "cache.sqlite3"
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        for table in _TABLES:
-            self._db.execute(
+        set_up = [
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            *(
                 f"CREATE TABLE IF NOT EXISTS {table} "
                 "(key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
-            )
+                for table in _TABLES
+            ),
+        ]
+        for statement in set_up:
+            execute_when_unlocked(self._db, statement)
         self.hits = 0
         self.writes = 0
 
