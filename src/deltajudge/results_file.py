@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import IO, Any, overload
 
 from deltajudge import __version__
+from deltajudge.cases import Case
 from deltajudge.errors import ConfigError
 from deltajudge.judging.types import Grade, Sample
 from deltajudge.redaction import redact
-from deltajudge.results import TokenUsage
+from deltajudge.results import CaseResult, TokenUsage
 from deltajudge.settings import ModelConfig
 from deltajudge.stats.agreement import Agreement, JudgeValidation
 
@@ -64,6 +65,15 @@ class CaseLine:
     id: str
     samples: dict[str, Sample]
     grades: dict[str, dict[str, Grade]]
+
+    def result(self, case: Case) -> CaseResult:
+        return CaseResult(case, self.samples, self.grades)
+
+
+def case_line_at(handle: IO[bytes], offset: int) -> CaseLine:
+    """The case line starting at byte ``offset`` of a results file open for reading."""
+    handle.seek(offset)
+    return case_from(json.loads(handle.readline()))
 
 
 @dataclass(frozen=True)
@@ -119,8 +129,7 @@ class CaseLines(Sequence[CaseLine]):
 
     def read(self, offset: int) -> CaseLine:
         """The case line at ``offset``, exactly as `case_from` read it when checked."""
-        self._handle.seek(offset)
-        return case_from(json.loads(self._handle.readline()))
+        return case_line_at(self._handle, offset)
 
     def __len__(self) -> int:
         return len(self.offsets)

@@ -22,7 +22,7 @@ from deltajudge.results_file import (
     RubricHeader,
     Trailer,
     case_dict,
-    case_from,
+    case_line_at,
     file_sha256,
     header_dict,
     partial_path,
@@ -90,9 +90,7 @@ class ResultsWriter:
 
     def read_case(self, offset: int, case: Case) -> CaseResult:
         """The case's result as written (secrets already masked)."""
-        self._in.seek(offset)
-        line = case_from(json.loads(self._in.readline()))
-        return CaseResult(case, line.samples, line.grades)
+        return case_line_at(self._in, offset).result(case)
 
     def spill(self, run: RubricRun) -> None:
         """From now on ``run``'s finished cases live in this file, not in memory."""

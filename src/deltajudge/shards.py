@@ -252,8 +252,7 @@ class ShardSpill:
 
     def read(self, place: int, case: Case) -> CaseResult:
         offset, shard = divmod(place, len(self._shards))
-        line = self._shards[shard].read(offset)
-        return CaseResult(case, dict(line.samples), dict(line.grades))
+        return self._shards[shard].read(offset).result(case)
 
 
 def _check_ids(

@@ -63,18 +63,7 @@ def fall_since(previous: CaseEntry, case: CaseEntry) -> tuple[float, str] | None
 
 
 def fell_listing(worst: Iterable[tuple[float, CaseEntry, str]], total: int) -> list[str]:
-    """`worst_since`'s lines from the worst falls only (at least `SHOWN`, in case order)
-    and the number of cases that fell: the baseline gate streams both reports' rows."""
+    """The cases whose score fell the most since the accepted report (`fall_since`): from
+    the worst falls only (at least `SHOWN`, in case order) and the number of cases that
+    fell, since the baseline gate streams both reports' rows."""
     return _listing(worst, "fell", total)
-
-
-def worst_since(old: RubricEntry, new: RubricEntry) -> list[str]:
-    """The cases whose score fell the most since the accepted report."""
-    before = {case.id: case for case in old.cases}
-    drops = []
-    for case in new.cases:
-        previous = before.get(case.id)
-        fell = fall_since(previous, case) if previous is not None else None
-        if fell is not None:
-            drops.append((fell[0], case, fell[1]))
-    return _listing(drops, "fell")
