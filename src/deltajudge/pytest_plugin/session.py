@@ -19,7 +19,8 @@ def evaluation_for(config: pytest.Config) -> Evaluation:
     found = config.stash.get(_KEY, None)
     if found is None:
         from deltajudge.pipeline import Evaluation
-        from deltajudge.settings import alias_hint, find_config_file, load_settings
+        from deltajudge.settings import find_config_file, load_settings
+        from deltajudge.settings_errors import alias_hint
 
         explicit = options.config_file(config)
         settings = load_settings(
